@@ -1,0 +1,202 @@
+"""Parsing and validating query parameters into plain values, with a clear 400 on anything malformed.
+
+Shared by every route module: bbox, datetime, limit, numbers and lists.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime
+from typing import Any
+
+from starlette.datastructures import QueryParams
+
+from . import config
+from .errors import BadRequest
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?)?$"
+)
+
+
+def parse_bbox(value: str | list[Any] | None, name: str = "bbox") -> list[float] | None:
+    """4 or 6 finite numbers; minx > maxx is allowed (a box crossing the antimeridian); miny <= maxy."""
+    if value is None or value == "":
+        return None
+    parts: list[Any] = value.split(",") if isinstance(value, str) else list(value)
+    if len(parts) not in (4, 6):
+        raise BadRequest(f"{name} must have 4 or 6 numbers (minx,miny,maxx,maxy), got {len(parts)}")
+    try:
+        nums = [float(p) for p in parts]
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name} must be comma-separated numbers, got {value!r}") from None
+    if not all(math.isfinite(n) for n in nums):
+        raise BadRequest(f"{name} numbers must be finite")
+    miny, maxy = (nums[1], nums[3]) if len(nums) == 4 else (nums[1], nums[4])
+    if miny > maxy:
+        raise BadRequest(f"{name}: miny ({miny}) is greater than maxy ({maxy})")
+    if miny < -90 or maxy > 90:
+        raise BadRequest(f"{name}: latitudes must be within [-90, 90]")
+    return nums
+
+
+def _check_instant(text: str) -> str:
+    if not _RFC3339.match(text):
+        raise BadRequest(f"datetime {text!r} is not an RFC 3339 date-time (e.g. 2025-06-01T00:00:00Z)")
+    try:
+        datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
+    except ValueError:
+        raise BadRequest(f"datetime {text!r} is not a valid date-time") from None
+    return text
+
+
+def parse_datetime(value: str | None) -> str | None:
+    """An instant, or an interval 'a/b' with '..' or '' for an open end. Returns the value, validated."""
+    if value is None or value.strip() == "":
+        return None
+    value = value.strip()
+    if "/" not in value:
+        _check_instant(value)
+        return value
+    parts = value.split("/")
+    if len(parts) != 2:
+        raise BadRequest(f"datetime interval {value!r} must be 'start/end'")
+    start, end = (p.strip() for p in parts)
+    open_ = ("", "..")
+    if start in open_ and end in open_:
+        raise BadRequest("datetime interval must have at least one closed end")
+    if start not in open_:
+        _check_instant(start)
+    if end not in open_:
+        _check_instant(end)
+    if start not in open_ and end not in open_:
+        a = datetime.fromisoformat(start.upper().replace("Z", "+00:00"))
+        b = datetime.fromisoformat(end.upper().replace("Z", "+00:00"))
+        if a.tzinfo is None:
+            a = a.replace(tzinfo=b.tzinfo)
+        if b.tzinfo is None:
+            b = b.replace(tzinfo=a.tzinfo)
+        if a > b:
+            raise BadRequest(f"datetime interval {value!r} ends before it starts")
+    return value
+
+
+def parse_limit(value: Any, default: int | None = None, maximum: int | None = None) -> int:
+    """A positive integer; values above the configured maximum are clamped, never rejected."""
+    default = config.DEFAULT_LIMIT if default is None else default
+    maximum = config.MAX_LIMIT if maximum is None else maximum
+    if value is None or value == "":
+        return default
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"limit must be a positive integer, got {value!r}") from None
+    if isinstance(value, float) and not float(value).is_integer():
+        raise BadRequest(f"limit must be a positive integer, got {value!r}")
+    if n < 1:
+        raise BadRequest(f"limit must be a positive integer, got {n}")
+    return min(n, maximum)
+
+
+def parse_list(value: str | list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    out = [str(v).strip() for v in items if str(v).strip()]
+    return out or None
+
+
+def parse_json(value: str, name: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as e:
+        raise BadRequest(f"{name} is not valid JSON: {e}") from None
+
+
+def reject_unknown(query: QueryParams, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(query.keys()) - allowed)
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s) for {where}: {', '.join(unknown)}; "
+                         f"allowed: {', '.join(sorted(allowed))}")
+
+
+CRS84 = {"http://www.opengis.net/def/crs/OGC/1.3/CRS84", "https://www.opengis.net/def/crs/OGC/1.3/CRS84",
+         "http://www.opengis.net/def/crs/EPSG/0/4326", "EPSG:4326", "OGC:CRS84"}
+
+
+def parse_filter(value: str | dict[str, Any] | None, lang: str | None = None,
+                 crs: str | None = None) -> dict[str, Any] | None:
+    """A CQL2 filter (text or JSON) as validated cql2-json, the one form the database accepts.
+
+    Parsed with the `cql2` package (it parses every example of the CQL2 standard).
+    """
+    import cql2  # imported here: a compiled module, only needed by routes that filter
+
+    if value is None or value == "" or value == {}:
+        return None
+    if crs and crs not in CRS84:
+        raise BadRequest(f"filter-crs {crs!r} is not supported; use http://www.opengis.net/def/crs/OGC/1.3/CRS84")
+    if lang not in (None, "", "cql2-text", "cql2-json"):
+        raise BadRequest(f"filter-lang {lang!r} is not supported; use cql2-text or cql2-json")
+    try:
+        if isinstance(value, dict):
+            expr = cql2.Expr(value)
+        elif lang == "cql2-json" or (lang in (None, "") and value.lstrip().startswith("{")):
+            expr = cql2.parse_json(value)
+        else:
+            expr = cql2.parse_text(value)
+        expr.validate()
+    except (cql2.ParseError, cql2.ValidationError, ValueError, TypeError) as e:
+        raise BadRequest(f"filter is not valid CQL2: {str(e).strip()}") from None
+    out: dict[str, Any] = expr.to_json()
+    return out
+
+
+def parse_sortby(value: str | list[Any] | None) -> list[dict[str, str]] | None:
+    """'+a,-b,c' (GET) or [{"field": "a", "direction": "asc"}] (POST) -> the POST form."""
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str):
+        out = []
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            direction = "desc" if part.startswith("-") else "asc"
+            field = part.lstrip("+-").strip()
+            if not field:
+                raise BadRequest(f"sortby term {part!r} has no field name")
+            out.append({"field": field, "direction": direction})
+        return out or None
+    if not isinstance(value, list):
+        raise BadRequest("sortby must be a list of {field, direction} objects")
+    for term in value:
+        if not isinstance(term, dict) or not isinstance(term.get("field"), str) or not term["field"]:
+            raise BadRequest(f"sortby term {term!r} must be an object with a 'field'")
+        direction = str(term.get("direction", "asc")).lower()
+        if direction not in ("asc", "desc"):
+            raise BadRequest(f"sortby direction {term.get('direction')!r} must be 'asc' or 'desc'")
+        term["direction"] = direction
+    return value
+
+
+def parse_fields(value: str | dict[str, Any] | None) -> dict[str, list[str]] | None:
+    """'a,-b,+c' (GET) or {"include": [...], "exclude": [...]} (POST) -> the POST form."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        include, exclude = [], []
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            (exclude if part.startswith("-") else include).append(part.lstrip("+-"))
+        return {"include": include, "exclude": exclude}
+    if not isinstance(value, dict) or any(k not in ("include", "exclude") for k in value):
+        raise BadRequest("fields must be an object with 'include' and/or 'exclude' lists")
+    for k, v in value.items():
+        if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+            raise BadRequest(f"fields.{k} must be a list of strings")
+    return {"include": value.get("include", []), "exclude": value.get("exclude", [])}

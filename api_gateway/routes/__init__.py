@@ -1,0 +1,9 @@
+"""Route modules. Each exposes `routes` (Starlette routes) and `OPENAPI` (its OpenAPI path items).
+
+The same routes are served at `/` (the legacy surface) and under `/api/v2/`.
+Order matters only where paths overlap: more specific modules come first.
+"""
+
+from . import analytics, core, features, raster, stac
+
+MODULES = [core, analytics, raster, features, stac]

@@ -1,0 +1,8 @@
+"""Routes: stac (not yet implemented)."""
+
+from typing import Any
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []
+OPENAPI: dict[str, Any] = {}

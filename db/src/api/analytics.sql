@@ -1,0 +1,1 @@
+-- api/analytics.sql: (empty for now)

@@ -1,0 +1,1 @@
+-- api/cubes.sql: (empty for now)

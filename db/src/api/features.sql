@@ -1,0 +1,1 @@
+-- api/features.sql: (empty for now)

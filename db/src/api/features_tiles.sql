@@ -1,0 +1,1 @@
+-- api/features_tiles.sql: (empty for now)

@@ -1,0 +1,1 @@
+-- api/stac.sql: (empty for now)

@@ -1,0 +1,31 @@
+-- Helpers every published function uses: the request's base URL, links, the writer check.
+
+CREATE OR REPLACE FUNCTION libs.base_url() RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    -- The gateway sets request.base_url per transaction ('http://host/' or 'http://host/api/v2/').
+    SELECT coalesce(nullif(current_setting('request.base_url', true), ''), 'http://localhost:8080/');
+$$;
+COMMENT ON FUNCTION libs.base_url() IS 'Base URL of the surface the request came in on, ending in a slash.';
+
+CREATE OR REPLACE FUNCTION libs.url(path text) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT libs.base_url() || ltrim(coalesce(path, ''), '/');
+$$;
+
+CREATE OR REPLACE FUNCTION libs.link(rel text, href text, type text DEFAULT 'application/json',
+                                     title text DEFAULT NULL, method text DEFAULT NULL) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object('rel', rel, 'href', href, 'type', type,
+                                                'title', title, 'method', method));
+$$;
+
+CREATE OR REPLACE FUNCTION libs.require_writer() RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    IF NOT pg_has_role(current_user, 'stapi_writer', 'MEMBER') THEN
+        RAISE EXCEPTION 'this operation needs write access'
+            USING ERRCODE = '42501', HINT = 'send Authorization: Bearer <token>';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION libs.require_writer() IS 'Raises 42501 (HTTP 401) unless the current role may write.';

@@ -1,0 +1,11 @@
+-- The repeatable part of the database: functions, views and grants, all CREATE OR REPLACE.
+-- `make migrate` applies these files in this order (psql users: \i db/src/manifest.sql).
+-- One file per resource per layer; keep each under ~400 lines.
+\ir libs/core.sql
+\ir api/core.sql
+\ir api/stac.sql
+\ir api/features.sql
+\ir api/features_tiles.sql
+\ir api/cubes.sql
+\ir api/analytics.sql
+\ir authorization/grants.sql
