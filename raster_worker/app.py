@@ -1,15 +1,31 @@
-"""The raster worker's own ASGI app (a separate uvicorn process the gateway routes raster requests to)."""
+"""The raster worker's own ASGI app (a separate uvicorn process the gateway routes raster requests to).
+
+Route modules: `tiles` (PNG tiles, TileJSON helpers) and `analytics` (time series, statistics).
+"""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import analytics, store, tiles
+
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-app = Starlette(routes=[Route("/healthz", healthz)])
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        store.close()
+
+
+app = Starlette(routes=[Route("/healthz", healthz), *tiles.routes, *analytics.routes], lifespan=lifespan)

@@ -1,0 +1,5 @@
+"""Raster worker routes: analytics (not yet implemented)."""
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []
