@@ -1,9 +1,10 @@
 """Route modules. Each exposes `routes` (Starlette routes) and `OPENAPI` (its OpenAPI path items).
 
 The same routes are served at `/` (the legacy surface) and under `/api/v2/`.
-Order matters only where paths overlap: more specific modules come first.
+Order matters only where paths overlap: more specific modules come first
+(raster PNG tiles before vector tiles, both before the generic collection/item routes).
 """
 
-from . import analytics, core, features, raster, stac
+from . import analytics, core, features, raster, stac, tiles
 
-MODULES = [core, analytics, raster, features, stac]
+MODULES = [core, analytics, raster, tiles, features, stac]
