@@ -161,6 +161,7 @@ def db(database_url: str) -> Iterator[psycopg.Connection]:
 def reset_database(url: str) -> None:
     """Back to the known state: no collections (every data table cascades from pgstac.collections)."""
     with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET search_path = pgstac, public")  # pgstac's delete trigger needs it
         conn.execute("DELETE FROM pgstac.collections")
 
 

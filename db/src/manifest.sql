@@ -4,6 +4,8 @@
 \ir libs/core.sql
 \ir api/core.sql
 \ir api/stac.sql
+\ir api/stac_items.sql
+\ir api/stac_write.sql
 \ir api/features.sql
 \ir api/features_tiles.sql
 \ir api/cubes.sql

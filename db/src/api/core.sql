@@ -18,7 +18,7 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
                        'STAC API, OGC API Features and Tiles.',
         'conformsTo', (api.conformance() -> 'conformsTo'),
         'links', (
-            SELECT jsonb_agg(libs.link(l.rel, libs.url(l.path), l.type, l.title, l.method) ORDER BY l.ord, l.rel)
+            SELECT jsonb_agg(libs.link(l.rel, libs.url(split_part(l.path, '#', 1)), l.type, l.title, l.method) ORDER BY l.ord, l.rel)
             FROM data.landing_links l
         ) || coalesce((
             SELECT jsonb_agg(libs.link('child', libs.url('collections/' || c.id), 'application/json',

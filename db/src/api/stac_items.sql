@@ -1,0 +1,194 @@
+-- STAC API over pgSTAC, part 2: item search (/search, /collections/{id}/items), items, queryables.
+-- pgstac.search(jsonb) runs the search; these functions shape the request and add this surface's links.
+-- The items routes dispatch on the collection kind: 'features' and 'hybrid' collections are served by
+-- the features functions of the same shape (api.features_list, api.feature_get, api.features_queryables).
+
+CREATE OR REPLACE FUNCTION libs.stac_bbox_geometry(bbox jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT SET search_path = pg_catalog AS $$
+    -- A 4- or 6-number bbox as a GeoJSON geometry; a box with minx > maxx crosses the antimeridian
+    -- and becomes a MultiPolygon of its two halves.
+    WITH b AS (
+        SELECT (bbox ->> 0)::float8 AS x0, (bbox ->> 1)::float8 AS y0,
+               (bbox ->> CASE jsonb_array_length(bbox) WHEN 6 THEN 3 ELSE 2 END)::float8 AS x1,
+               (bbox ->> CASE jsonb_array_length(bbox) WHEN 6 THEN 4 ELSE 3 END)::float8 AS y1
+    )
+    SELECT CASE WHEN x0 <= x1
+        THEN jsonb_build_object('type', 'Polygon', 'coordinates',
+                 jsonb_build_array(jsonb_build_array(jsonb_build_array(x0, y0), jsonb_build_array(x1, y0),
+                     jsonb_build_array(x1, y1), jsonb_build_array(x0, y1), jsonb_build_array(x0, y0))))
+        ELSE jsonb_build_object('type', 'MultiPolygon', 'coordinates', jsonb_build_array(
+                 jsonb_build_array(jsonb_build_array(jsonb_build_array(x0, y0), jsonb_build_array(180, y0),
+                     jsonb_build_array(180, y1), jsonb_build_array(x0, y1), jsonb_build_array(x0, y0))),
+                 jsonb_build_array(jsonb_build_array(jsonb_build_array(-180, y0), jsonb_build_array(x1, y0),
+                     jsonb_build_array(x1, y1), jsonb_build_array(-180, y1), jsonb_build_array(-180, y0)))))
+    END
+    FROM b;
+$$;
+
+CREATE OR REPLACE FUNCTION libs.stac_request_body(params jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    -- The STAC POST-search members of params (what a next/prev POST link repeats); nothing else passes.
+    SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each(coalesce(params, '{}'))
+    WHERE key IN ('ids', 'collections', 'bbox', 'intersects', 'datetime', 'filter', 'filter-lang', 'filter-crs',
+                  'sortby', 'fields', 'limit', 'token', 'q') AND jsonb_typeof(value) <> 'null';
+$$;
+
+CREATE OR REPLACE FUNCTION libs.stac_pgstac_search(params jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    -- What pgstac.search gets: the request body, bbox as a geometry (antimeridian-safe), cql2-json filters.
+    SELECT (libs.stac_request_body(params) - '{bbox,filter-crs,filter-lang}'::text[])
+        || CASE WHEN params ? 'bbox' AND NOT params ? 'intersects'
+                THEN jsonb_build_object('intersects', libs.stac_bbox_geometry(params -> 'bbox')) ELSE '{}' END
+        || CASE WHEN params ? 'filter' THEN '{"filter-lang": "cql2-json"}'::jsonb ELSE '{}'::jsonb END;
+$$;
+
+CREATE OR REPLACE FUNCTION libs.stac_count_settings(count text) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog AS $$
+    -- numberMatched: exact ('exact'), the planner's estimate ('planned'), or exact when cheap (default).
+    -- Read-only: counts are computed per request, never cached stale in pgstac.search_wheres.
+    SELECT set_config('pgstac.readonly', 'true', true),
+           set_config('pgstac.context', CASE WHEN count = 'exact' THEN 'on' ELSE 'auto' END, true),
+           set_config('pgstac.context_estimated_count', CASE WHEN count = 'planned' THEN '0' ELSE '100000' END, true),
+           set_config('pgstac.context_estimated_cost', CASE WHEN count = 'planned' THEN '0' ELSE '100000' END, true);
+$$;
+
+CREATE OR REPLACE FUNCTION libs.stac_item(item jsonb) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    -- An item with this surface's links (self, parent, collection, root); its stored links stay.
+    SELECT CASE WHEN item ? 'id' AND item ? 'collection' THEN
+        item || jsonb_build_object('links', jsonb_build_array(
+            libs.link('self', libs.url('collections/' || libs.url_encode(item ->> 'collection') || '/items/'
+                                       || libs.url_encode(item ->> 'id')), 'application/geo+json'),
+            libs.link('parent', libs.url('collections/' || libs.url_encode(item ->> 'collection'))),
+            libs.link('collection', libs.url('collections/' || libs.url_encode(item ->> 'collection'))),
+            libs.link('root', libs.url(''))) || coalesce((
+                SELECT jsonb_agg(l) FROM jsonb_array_elements(CASE WHEN jsonb_typeof(item -> 'links') = 'array'
+                                                                   THEN item -> 'links' ELSE '[]' END) l
+                WHERE l ->> 'rel' NOT IN ('self', 'parent', 'collection', 'root')), '[]'))
+    ELSE item END;
+$$;
+
+CREATE OR REPLACE FUNCTION libs.stac_search_links(res jsonb, path text, params jsonb) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    -- self/root and next/prev links; GET links repeat the request's query, POST links its body.
+    WITH t AS (
+        SELECT rel, substring(l ->> 'href' FROM 'token=(.*)$') AS token
+        FROM jsonb_array_elements(res -> 'links') l, LATERAL (SELECT l ->> 'rel' AS rel) r
+        WHERE rel IN ('next', 'prev')
+    ), post AS (SELECT params ->> 'method' = 'POST' AS is_post, libs.stac_request_body(params) AS body)
+    SELECT jsonb_build_array(
+               CASE WHEN post.is_post THEN libs.link('self', libs.url(path), 'application/geo+json')
+                    ELSE libs.link('self', libs.url_with_query(path, params -> 'query'), 'application/geo+json') END,
+               libs.link('root', libs.url(''), 'application/json', 'Root catalog'))
+        || coalesce((SELECT jsonb_agg(CASE WHEN post.is_post
+                        THEN libs.link(t.rel, libs.url(path), 'application/geo+json', NULL, 'POST')
+                             || jsonb_build_object('body', post.body || jsonb_build_object('token', t.token))
+                        ELSE libs.link(t.rel, libs.url_with_query(path, coalesce(params -> 'query', '{}')
+                                 || jsonb_build_object('token', t.token)), 'application/geo+json', NULL, 'GET')
+                        END ORDER BY t.rel) FROM t), '[]')
+    FROM post;
+$$;
+
+CREATE OR REPLACE FUNCTION libs.stac_search(params jsonb, path text, extra_links jsonb DEFAULT '[]')
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
+DECLARE
+    res jsonb;
+BEGIN
+    PERFORM libs.stac_count_settings(params ->> 'count');
+    res := pgstac.search(libs.stac_pgstac_search(params));
+    RETURN jsonb_strip_nulls(jsonb_build_object(
+        'type', 'FeatureCollection',
+        'features', coalesce((SELECT jsonb_agg(libs.stac_item(f) ORDER BY n)
+                              FROM jsonb_array_elements(res -> 'features') WITH ORDINALITY AS s(f, n)), '[]'),
+        'links', libs.stac_search_links(res, path, params) || extra_links,
+        'numberMatched', res -> 'numberMatched',
+        'numberReturned', res -> 'numberReturned'));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION api.search(params jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
+    SELECT libs.stac_search(params, 'search');
+$$;
+COMMENT ON FUNCTION api.search(jsonb) IS
+    'GET/POST /search: STAC item search. params: the STAC POST body (bbox, intersects, datetime, ids, '
+    'collections, limit, filter as cql2-json, sortby, fields, token), plus method (GET|POST), query (the raw '
+    'GET parameters, repeated in next/prev links) and count (exact|planned). Example: '
+    'SELECT api.search(''{"collections": ["demo-stac"], "limit": 2}'');';
+
+CREATE OR REPLACE FUNCTION libs.stac_items_list(collection_id text, params jsonb) RETURNS jsonb
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
+    SELECT libs.stac_search(
+        (params - 'method') || jsonb_build_object('collections', jsonb_build_array(collection_id)),
+        'collections/' || libs.url_encode(collection_id) || '/items',
+        jsonb_build_array(libs.link('collection', libs.url('collections/' || libs.url_encode(collection_id))),
+                          libs.link('parent', libs.url('collections/' || libs.url_encode(collection_id)))));
+$$;
+
+CREATE OR REPLACE FUNCTION api.items_list(collection_id text, params jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
+BEGIN
+    IF libs.collection_kind(collection_id) IN ('features', 'hybrid') THEN
+        RETURN api.features_list(collection_id, params);
+    END IF;
+    RETURN libs.stac_items_list(collection_id, params);
+END
+$$;
+COMMENT ON FUNCTION api.items_list(text, jsonb) IS
+    'GET /collections/{collectionId}/items: the items of a STAC or cube collection (pgSTAC), or the '
+    'features of a features/hybrid collection (api.features_list). params as for api.search.';
+
+CREATE OR REPLACE FUNCTION libs.stac_item_get(collection_id text, item_id text) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pgstac, public AS $$
+DECLARE
+    item jsonb := pgstac.get_item(item_id, collection_id);
+BEGIN
+    IF item IS NULL THEN
+        RAISE EXCEPTION 'item % not found in collection %', item_id, collection_id
+            USING ERRCODE = 'P0002', HINT = 'GET /collections/' || collection_id || '/items lists its items';
+    END IF;
+    RETURN libs.stac_item(item);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION api.item_get(collection_id text, item_id text, params jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pgstac, public AS $$
+BEGIN
+    IF libs.collection_kind(collection_id) IN ('features', 'hybrid') THEN
+        RETURN api.feature_get(collection_id, item_id, params);
+    END IF;
+    RETURN libs.stac_item_get(collection_id, item_id);
+END
+$$;
+COMMENT ON FUNCTION api.item_get(text, text, jsonb) IS
+    'GET /collections/{collectionId}/items/{itemId}: one STAC item (or one feature of a features/hybrid '
+    'collection, via api.feature_get), with its links.';
+
+CREATE OR REPLACE FUNCTION libs.stac_queryables(doc jsonb, path text) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT coalesce(doc, '{"type": "object", "properties": {}, "additionalProperties": true}')
+        || jsonb_build_object('$schema', 'https://json-schema.org/draft/2019-09/schema',
+                              '$id', libs.url(path), 'title', 'Queryables');
+$$;
+
+CREATE OR REPLACE FUNCTION api.queryables(params jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pgstac, public AS $$
+    SELECT libs.stac_queryables(pgstac.get_queryables(NULL::text[]), 'queryables');
+$$;
+COMMENT ON FUNCTION api.queryables(jsonb) IS
+    'GET /queryables: the properties a /search filter may use, as a JSON Schema (draft 2019-09).';
+
+CREATE OR REPLACE FUNCTION api.collection_queryables(collection_id text, params jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pgstac, public AS $$
+BEGIN
+    IF libs.collection_kind(collection_id) IN ('features', 'hybrid') THEN
+        RETURN api.features_queryables(collection_id, params);
+    END IF;
+    RETURN libs.stac_queryables(pgstac.get_queryables(ARRAY[collection_id]),
+                                'collections/' || libs.url_encode(collection_id) || '/queryables');
+END
+$$;
+COMMENT ON FUNCTION api.collection_queryables(text, jsonb) IS
+    'GET /collections/{collectionId}/queryables: what a filter on this collection''s items may use '
+    '(JSON Schema draft 2019-09); features/hybrid collections answer via api.features_queryables.';

@@ -1,0 +1,54 @@
+"""SQL level: the cross-team contract (libs.collection_kind) and the STAC functions an analyst calls in psql."""
+
+import json
+
+import psycopg
+import pytest
+
+CID = "stac-sql-test"
+
+
+@pytest.fixture()
+def stac_collection(db):
+    db.execute("SET search_path = pgstac, public")
+    db.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
+    db.execute("SELECT pgstac.create_collection(%s::jsonb)", (json.dumps({"id": CID, "description": "t"}),))
+    yield CID
+    db.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
+
+
+def test_collection_kind_defaults_to_stac(db, stac_collection):
+    assert db.execute("SELECT libs.collection_kind(%s)", (CID,)).fetchone()[0] == "stac"
+    db.execute("INSERT INTO data.collection_meta (collection_id, kind) VALUES (%s, 'features')", (CID,))
+    assert db.execute("SELECT libs.collection_kind(%s)", (CID,)).fetchone()[0] == "features"
+
+
+def test_collection_kind_of_unknown_collection_is_p0002(db):
+    with pytest.raises(psycopg.errors.NoDataFound, match="collection no-such-thing not found"):
+        db.execute("SELECT libs.collection_kind('no-such-thing')")
+
+
+def test_search_and_collection_get_as_an_analyst(db, stac_collection):
+    item = {"type": "Feature", "id": "i1", "geometry": {"type": "Point", "coordinates": [1, 2]},
+            "properties": {"datetime": "2024-01-01T00:00:00Z"}}
+    with db.transaction():
+        db.execute("SET LOCAL ROLE stapi_writer")
+        db.execute("SELECT api.items_create(%s, %s::jsonb)", (CID, json.dumps(item)))
+    doc = db.execute("SELECT api.search(%s::jsonb)", (json.dumps({"collections": [CID]}),)).fetchone()[0]
+    assert [f["id"] for f in doc["features"]] == ["i1"] and doc["numberMatched"] == 1
+    coll = db.execute("SELECT api.collection_get(%s)", (CID,)).fetchone()[0]
+    rels = {link["rel"] for link in coll["links"]}
+    assert {"self", "root", "parent", "items"} <= rels
+
+
+def test_writes_need_the_writer_role(db, stac_collection):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), db.transaction():
+        db.execute("SET LOCAL ROLE stapi_anon")
+        db.execute("SELECT api.item_delete(%s, 'x')", (CID,))
+
+
+def test_json_merge_patch_and_url_encode(db):
+    patched = db.execute("""SELECT libs.json_merge_patch('{"a": {"b": 1, "c": 2}, "d": 3}',
+                                                         '{"a": {"b": null, "e": 4}, "d": [1]}')""").fetchone()[0]
+    assert patched == {"a": {"c": 2, "e": 4}, "d": [1]}
+    assert db.execute("SELECT libs.url_encode('a b/ü')").fetchone()[0] == "a%20b%2F%C3%BC"
