@@ -8,6 +8,9 @@
 \ir api/stac_write.sql
 \ir api/features.sql
 \ir api/features_tiles.sql
+\ir api/tile_matrix_sets.sql
+\ir api/tilesets.sql
+\ir api/styles.sql
 \ir api/cubes.sql
 \ir api/analytics.sql
 \ir authorization/grants.sql

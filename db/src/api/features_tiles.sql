@@ -1,1 +1,160 @@
--- api/features_tiles.sql: (empty for now)
+-- Vector tiles (MVT) of feature collections, cut in SQL with ST_TileEnvelope / ST_AsMVTGeom / ST_AsMVT.
+-- Tilesets: a 'features' collection has the vector tileset 'WebMercatorQuad'; a 'hybrid' collection has the
+-- raster tileset 'WebMercatorQuad' (PNG, the cubes' route) and the vector tileset 'WebMercatorQuad-Vector';
+-- a 'cube' has the raster 'WebMercatorQuad'. 'WebMercatorQuad-Vector' is accepted for 'features' too.
+
+CREATE OR REPLACE FUNCTION libs.collection_kind(collection_id text) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+DECLARE
+    k text;
+BEGIN
+    SELECT m.kind INTO k FROM data.collection_meta m WHERE m.collection_id = collection_kind.collection_id;
+    IF k IS NULL THEN
+        RAISE EXCEPTION 'unknown collection %', collection_id
+            USING ERRCODE = 'P0002', HINT = 'GET /collections lists the collections';
+    END IF;
+    RETURN k;
+END
+$$;
+COMMENT ON FUNCTION libs.collection_kind(text) IS
+    'The kind (stac, features, cube, hybrid) of a collection; 404 (P0002) for an unknown id.';
+
+CREATE OR REPLACE FUNCTION libs.tilesets(kind text) RETURNS TABLE (tileset_id text, data_type text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    -- The tilesets a kind of collection has, in listing order ('vector' = MVT, 'map' = PNG).
+    SELECT t.id, t.dt FROM (VALUES
+        ('features', 'WebMercatorQuad', 'vector', 1),
+        ('cube', 'WebMercatorQuad', 'map', 1),
+        ('hybrid', 'WebMercatorQuad', 'map', 1),
+        ('hybrid', 'WebMercatorQuad-Vector', 'vector', 2)) AS t (kind, id, dt, ord)
+    WHERE t.kind = tilesets.kind
+    ORDER BY t.ord;
+$$;
+COMMENT ON FUNCTION libs.tilesets(text) IS 'The tilesets (id, dataType) a kind of collection serves.';
+
+CREATE OR REPLACE FUNCTION libs.tileset_type(collection_id text, tileset_id text) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+DECLARE
+    k text := libs.collection_kind(collection_id);
+    dt text;
+BEGIN
+    SELECT t.data_type INTO dt FROM libs.tilesets(k) t WHERE t.tileset_id = tileset_type.tileset_id;
+    IF dt IS NULL AND k = 'features' AND tileset_id = 'WebMercatorQuad-Vector' THEN
+        dt := 'vector';
+    END IF;
+    IF dt IS NULL THEN
+        RAISE EXCEPTION 'collection % has no tileset %', collection_id, tileset_id
+            USING ERRCODE = 'P0002',
+                  HINT = format('its tilesets: %s (GET /collections/%s/tiles)',
+                                coalesce((SELECT string_agg(t.tileset_id, ', ') FROM libs.tilesets(k) t), 'none'),
+                                collection_id);
+    END IF;
+    RETURN dt;
+END
+$$;
+COMMENT ON FUNCTION libs.tileset_type(text, text) IS
+    'vector or map: the data type of a collection''s tileset; 404 (P0002) when it has no such tileset.';
+
+CREATE OR REPLACE FUNCTION libs.tile_check(z int, x int, y int) RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+BEGIN
+    IF z IS NULL OR z < 0 OR z > 24 THEN
+        RAISE EXCEPTION 'tile matrix % does not exist in WebMercatorQuad', z
+            USING ERRCODE = 'P0002', HINT = 'the tile matrices (zoom levels) are 0 to 24';
+    END IF;
+    IF x IS NULL OR y IS NULL OR x < 0 OR y < 0 OR x >= (1::bigint << z) OR y >= (1::bigint << z) THEN
+        RAISE EXCEPTION 'tile %/%/% is outside tile matrix %', z, x, y, z
+            USING ERRCODE = 'P0002', HINT = format('at zoom %s, x and y are 0 to %s', z, (1::bigint << z) - 1);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION libs.tile_check(int, int, int) IS
+    'Raises 404 (P0002) unless z/x/y is a tile of WebMercatorQuad (zoom 0 to 24).';
+
+CREATE OR REPLACE FUNCTION libs.tile_properties(params jsonb) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+BEGIN
+    -- params.properties: the property names to put in the tile (NULL: all of them).
+    IF params -> 'properties' IS NULL OR jsonb_typeof(params -> 'properties') = 'null' THEN
+        RETURN NULL;
+    END IF;
+    IF jsonb_typeof(params -> 'properties') <> 'array' THEN
+        RAISE EXCEPTION 'properties must be a list of property names, got %', params -> 'properties'
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN ARRAY(SELECT jsonb_array_elements_text(params -> 'properties'));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION libs.tile_filter_sql(collection_id text, filter jsonb) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+DECLARE
+    clause text;
+BEGIN
+    -- A CQL2 (cql2-json) filter as a WHERE clause over data.features f, by the features' CQL2 translator.
+    IF to_regproc('libs.cql2_to_sql') IS NULL THEN
+        RAISE EXCEPTION 'filter is not supported on tiles yet (no CQL2 translator is installed)'
+            USING ERRCODE = '22023', HINT = 'request the tile without filter';
+    END IF;
+    EXECUTE 'SELECT libs.cql2_to_sql($1, $2)' INTO clause USING filter, collection_id;
+    RETURN clause;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION libs.features_tile_sql(where_extra text DEFAULT NULL) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    -- The tile query. $1 collection id, $2 tile envelope (3857), $3 envelope + buffer, $4 one tile unit
+    -- (tile width / 4096, the simplification tolerance), $5 property names (NULL: all), $6 layer name.
+    -- Geometry is simplified to the tile's grid; a feature that would collapse below one unit is kept as a
+    -- 2-unit marker of its own dimension (square or segment) so low zooms never drop features.
+    SELECT format($q$
+        SELECT coalesce(ST_AsMVT(t.*, $6, 4096, 'geom'), ''::bytea)
+        FROM (
+            SELECT coalesce(
+                       ST_AsMVTGeom(ST_Simplify(f.geom_3857, $4), $2::box2d, 4096, 64, true),
+                       ST_AsMVTGeom(CASE ST_Dimension(f.geom_3857)
+                           WHEN 2 THEN ST_Expand(ST_PointOnSurface(f.geom_3857), $4)
+                           WHEN 1 THEN ST_MakeLine(ST_PointOnSurface(f.geom_3857),
+                                                   ST_Translate(ST_PointOnSurface(f.geom_3857), 2 * $4, 0))
+                           END, $2::box2d, 4096, 64, true)) AS geom,
+                   f.id,
+                   CASE WHEN $5 IS NULL THEN f.properties
+                        ELSE (SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb)
+                              FROM jsonb_each(f.properties) e WHERE e.key = ANY ($5)) END AS properties
+            FROM data.features f
+            WHERE f.collection_id = $1 AND f.geom_3857 && $3 %s
+        ) t
+        WHERE t.geom IS NOT NULL $q$,
+        CASE WHEN where_extra IS NULL THEN '' ELSE 'AND (' || where_extra || ')' END);
+$$;
+COMMENT ON FUNCTION libs.features_tile_sql(text) IS
+    'The SQL text of the vector tile query, with an optional extra WHERE condition over data.features f.';
+
+CREATE OR REPLACE FUNCTION api.features_tile(collection_id text, z int, x int, y int, params jsonb DEFAULT '{}')
+RETURNS bytea
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
+DECLARE
+    env geometry;
+    unit double precision;
+    tile bytea;
+    filter_sql text;
+BEGIN
+    PERFORM libs.tile_check(z, x, y);
+    IF libs.tileset_type(collection_id, coalesce(params ->> 'tileset', 'WebMercatorQuad-Vector')) <> 'vector' THEN
+        RAISE EXCEPTION 'tileset % of collection % holds raster (PNG) tiles', params ->> 'tileset', collection_id
+            USING ERRCODE = 'P0002', HINT = 'vector tiles of a hybrid collection are in WebMercatorQuad-Vector';
+    END IF;
+    env := ST_TileEnvelope(z, x, y);
+    unit := (ST_XMax(env) - ST_XMin(env)) / 4096.0;
+    IF params -> 'filter' IS NOT NULL AND jsonb_typeof(params -> 'filter') <> 'null' THEN
+        filter_sql := libs.tile_filter_sql(collection_id, params -> 'filter');
+    END IF;
+    EXECUTE libs.features_tile_sql(filter_sql) INTO tile
+        USING collection_id, env, ST_Expand(env, unit * 64), unit, libs.tile_properties(params), collection_id;
+    RETURN tile;
+END
+$$;
+COMMENT ON FUNCTION api.features_tile(text, int, int, int, jsonb) IS
+    'GET /collections/{id}/tiles/WebMercatorQuad/{z}/{x}/{y}: a Mapbox Vector Tile (one layer named after the '
+    'collection; attributes: id and the feature properties). params: properties (names to include, default all), '
+    'filter (cql2-json), tileset (default WebMercatorQuad-Vector). An empty tile is an empty bytea.';

@@ -1,0 +1,156 @@
+-- OGC API Tiles tileset lists and tileset metadata, and TileJSON 3.0, for every kind of collection.
+
+CREATE OR REPLACE FUNCTION libs.features_bounds(collection_id text) RETURNS double precision[]
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
+    -- [minx, miny, maxx, maxy] in WGS84 of a collection's features (clamped to Web Mercator's latitudes).
+    SELECT ARRAY[greatest(ST_XMin(e), -180), greatest(ST_YMin(e), -85.0511287798066),
+                 least(ST_XMax(e), 180), least(ST_YMax(e), 85.0511287798066)]
+    FROM (SELECT ST_Extent(f.geom) AS e FROM data.features f WHERE f.collection_id = features_bounds.collection_id) s
+    WHERE e IS NOT NULL;
+$$;
+
+CREATE OR REPLACE FUNCTION libs.tileset_bounds(collection_id text, data_type text) RETURNS double precision[]
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
+    SELECT coalesce(
+        CASE WHEN data_type = 'vector' THEN libs.features_bounds(collection_id)
+             ELSE (SELECT c.bbox_wgs84 FROM data.cubes c WHERE c.collection_id = tileset_bounds.collection_id) END,
+        ARRAY[-180, -85.0511287798066, 180, 85.0511287798066]::double precision[]);
+$$;
+
+CREATE OR REPLACE FUNCTION libs.bounds_center(b double precision[], maxzoom int DEFAULT 22) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    -- [lon, lat, zoom]: the middle of the bounds at the zoom where they fill about one 256-pixel tile.
+    SELECT jsonb_build_array((b[1] + b[3]) / 2, (b[2] + b[4]) / 2,
+        least(maxzoom, greatest(0, floor(ln(360.0 / greatest(b[3] - b[1], b[4] - b[2], 1e-6)) / ln(2))))::int);
+$$;
+
+CREATE OR REPLACE FUNCTION libs.features_fields(collection_id text, only_names text[] DEFAULT NULL) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    -- TileJSON field types (Number, String, Boolean) of the properties found in up to 10,000 features;
+    -- a property with values of several types (or objects, arrays) is a String in the tile.
+    WITH sample AS (
+        SELECT f.properties FROM data.features f WHERE f.collection_id = features_fields.collection_id LIMIT 10000
+    ), types AS (
+        SELECT e.key, CASE WHEN count(DISTINCT jsonb_typeof(e.value)) = 1
+                           THEN CASE min(jsonb_typeof(e.value)) WHEN 'number' THEN 'Number'
+                                WHEN 'boolean' THEN 'Boolean' ELSE 'String' END
+                           ELSE 'String' END AS t
+        FROM sample s, jsonb_each(s.properties) e
+        WHERE jsonb_typeof(e.value) <> 'null' AND (only_names IS NULL OR e.key = ANY (only_names))
+        GROUP BY e.key
+    )
+    SELECT jsonb_build_object('id', 'String') || coalesce(jsonb_object_agg(key, t), '{}') FROM types;
+$$;
+
+CREATE OR REPLACE FUNCTION libs.tileset_links(collection_id text, tileset_id text, data_type text) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT jsonb_build_array(
+        libs.link('self', libs.url(format('collections/%s/tiles/%s', collection_id, tileset_id)),
+                  'application/json', 'Tileset metadata'),
+        libs.link('http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme',
+                  libs.url('tileMatrixSets/WebMercatorQuad'), 'application/json', 'WebMercatorQuad'),
+        libs.link('http://www.opengis.net/def/rel/ogc/1.0/geodata', libs.url('collections/' || collection_id),
+                  'application/json', 'The collection'),
+        libs.link('alternate', libs.url(format('collections/%s/tiles/%s/tilejson.json', collection_id, tileset_id)),
+                  'application/json', 'TileJSON 3.0'),
+        libs.link('stylesheet', libs.url(format('collections/%s/styles/default', collection_id)),
+                  'application/vnd.mapbox.style+json', 'MapLibre style'))
+        || jsonb_build_object('rel', 'item', 'templated', true,
+               'href', libs.url(format('collections/%s/tiles/%s/{tileMatrix}/{tileCol}/{tileRow}%s',
+                                       collection_id, tileset_id, CASE WHEN data_type = 'map' THEN '.png' END)),
+               'type', CASE WHEN data_type = 'map' THEN 'image/png' ELSE 'application/vnd.mapbox-vector-tile' END,
+               'title', CASE WHEN data_type = 'map' THEN 'PNG tiles' ELSE 'Mapbox vector tiles' END);
+$$;
+
+CREATE OR REPLACE FUNCTION libs.tileset_item(collection_id text, tileset_id text, data_type text) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT jsonb_build_object(
+        'title', format('%s (%s tiles)', collection_id, data_type),
+        'dataType', data_type,
+        'crs', 'http://www.opengis.net/def/crs/EPSG/0/3857',
+        'tileMatrixSetURI', 'http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad',
+        'links', libs.tileset_links(collection_id, tileset_id, data_type));
+$$;
+
+CREATE OR REPLACE FUNCTION api.collection_tilesets(collection_id text, params jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT jsonb_build_object(
+        'tilesets', coalesce((SELECT jsonb_agg(libs.tileset_item(collection_id, t.tileset_id, t.data_type))
+                              FROM libs.tilesets(libs.collection_kind(collection_id)) t), '[]'),
+        'links', jsonb_build_array(
+            libs.link('self', libs.url(format('collections/%s/tiles', collection_id)), 'application/json',
+                      'Tilesets of ' || collection_id),
+            libs.link('collection', libs.url('collections/' || collection_id), 'application/json',
+                      'The collection')));
+$$;
+COMMENT ON FUNCTION api.collection_tilesets(text, jsonb) IS
+    'GET /collections/{id}/tiles: the tilesets of a collection (vector for features, map for cubes, both for '
+    'hybrids), 404 for an unknown collection.';
+
+CREATE OR REPLACE FUNCTION api.collection_tileset(collection_id text, tileset_id text, params jsonb DEFAULT '{}')
+RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+DECLARE
+    dt text := libs.tileset_type(collection_id, tileset_id);
+    b double precision[] := libs.tileset_bounds(collection_id, dt);
+    center jsonb := libs.bounds_center(b);
+BEGIN
+    RETURN libs.tileset_item(collection_id, tileset_id, dt) || jsonb_build_object(
+        'description', format('%s tiles of collection %s in WebMercatorQuad', dt, collection_id),
+        'mediaTypes', CASE WHEN dt = 'map' THEN '["image/png"]'::jsonb
+                           ELSE '["application/vnd.mapbox-vector-tile"]'::jsonb END,
+        'boundingBox', jsonb_build_object('lowerLeft', jsonb_build_array(b[1], b[2]),
+                                          'upperRight', jsonb_build_array(b[3], b[4]),
+                                          'crs', 'http://www.opengis.net/def/crs/OGC/1.3/CRS84'),
+        'centerPoint', jsonb_build_object('coordinates', jsonb_build_array(center -> 0, center -> 1),
+                                          'crs', 'http://www.opengis.net/def/crs/OGC/1.3/CRS84',
+                                          'tileMatrix', (center ->> 2)),
+        'layers', jsonb_build_array(jsonb_strip_nulls(jsonb_build_object(
+            'id', collection_id,
+            'dataType', dt,
+            'propertiesSchema', CASE WHEN dt = 'vector' THEN jsonb_build_object('type', 'object',
+                'properties', (SELECT coalesce(jsonb_object_agg(k, jsonb_build_object('type',
+                                   CASE v #>> '{}' WHEN 'Number' THEN 'number' WHEN 'Boolean' THEN 'boolean'
+                                   ELSE 'string' END)), '{}')
+                               FROM jsonb_each(libs.features_fields(collection_id)) AS p (k, v))) END))));
+END
+$$;
+COMMENT ON FUNCTION api.collection_tileset(text, text, jsonb) IS
+    'GET /collections/{id}/tiles/{tilesetId}: OGC tileset metadata (links to the tiles, TileJSON, style).';
+
+CREATE OR REPLACE FUNCTION api.collection_tilejson(collection_id text, tileset_id text, params jsonb DEFAULT '{}')
+RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+DECLARE
+    dt text := libs.tileset_type(collection_id, tileset_id);
+    b double precision[];
+    title text;
+BEGIN
+    IF dt = 'map' THEN
+        RETURN api.cube_tilejson(collection_id, params);   -- the cubes' raster TileJSON
+    END IF;
+    b := libs.tileset_bounds(collection_id, dt);
+    SELECT coalesce(c.content ->> 'title', c.id) INTO title FROM pgstac.collections c WHERE c.id = collection_id;
+    RETURN jsonb_build_object(
+        'tilejson', '3.0.0',
+        'name', title,
+        'description', format('Vector tiles of collection %s', collection_id),
+        'version', '1.0.0',
+        'scheme', 'xyz',
+        'tiles', jsonb_build_array(libs.url(format('collections/%s/tiles/%s/{z}/{x}/{y}', collection_id, tileset_id))
+                                   || coalesce('?' || nullif(params ->> 'query', ''), '')),
+        'minzoom', 0,
+        'maxzoom', 22,
+        'bounds', to_jsonb(b),
+        'center', libs.bounds_center(b),
+        'vector_layers', jsonb_build_array(jsonb_build_object(
+            'id', collection_id,
+            'description', title,
+            'minzoom', 0,
+            'maxzoom', 22,
+            'fields', libs.features_fields(collection_id, libs.tile_properties(params)))));
+END
+$$;
+COMMENT ON FUNCTION api.collection_tilejson(text, text, jsonb) IS
+    'GET /collections/{id}/tiles/{tilesetId}/tilejson.json: TileJSON 3.0 (vector_layers with field types from '
+    'the data); for a raster tileset, the cubes'' api.cube_tilejson. params.query: the tile query string to keep.';

@@ -1,0 +1,315 @@
+"""Vector tiles over HTTP: MVT content at known tiles, TileJSON, tilesets, tile matrix sets, styles, errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import mapbox_vector_tile
+import morecantile
+import psycopg
+import pytest
+import referencing
+from psycopg.types.json import Jsonb
+
+from conftest import testdata as shared_file
+
+CID = "tiles-api-fields"
+HYBRID = "tiles-api-hybrid"
+WMQ = morecantile.tms.get("WebMercatorQuad")
+MVT = "application/vnd.mapbox-vector-tile"
+
+
+def stac_collection(cid: str) -> dict:
+    return {"type": "Collection", "stac_version": "1.0.0", "id": cid, "title": f"Test {cid}", "description": cid,
+            "license": "CC0-1.0", "links": [],
+            "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}}}
+
+
+def add_collection(conn: psycopg.Connection, cid: str, kind: str) -> None:
+    conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (cid,))
+    conn.execute("SELECT pgstac.create_collection(%s)", (Jsonb(stac_collection(cid)),))
+    conn.execute("INSERT INTO data.collection_meta (collection_id, kind) VALUES (%s, %s)", (cid, kind))
+
+
+# Known features: (id, WKT, properties)
+FEATURES = [
+    ("field-1", "POLYGON((10 50, 10.001 50, 10.001 50.001, 10 50.001, 10 50))",
+     {"crop": "wheat", "ph": 6.5, "farmer": "Ada"}),
+    # crosses the equator and the prime meridian: in all four tiles of zoom 1
+    ("field-cross", "POLYGON((-1 -1, 1 -1, 1 1, -1 1, -1 -1))", {"crop": "maize", "ph": 7.2, "farmer": "Bo"}),
+    ("river", "LINESTRING(5 45, 5.5 45.5, 6 45.2)", {"name": "Rhone", "navigable": True}),
+    ("well", "POINT(20 -10)", {"depth": 30}),
+]
+N_TINY = 3000   # tiny fields, 0.0005 degrees wide, around (12, 48): they all collapse at low zooms
+
+
+@pytest.fixture(scope="module")
+def fields(database_url: str) -> Iterator[str]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SET search_path TO pgstac, public")   # pgSTAC's delete trigger needs it
+        add_collection(conn, CID, "features")
+        for fid, wkt, props in FEATURES:
+            conn.execute("INSERT INTO data.features (collection_id, id, geom, properties) "
+                         "VALUES (%s, %s, ST_GeomFromText(%s, 4326), %s)", (CID, fid, wkt, Jsonb(props)))
+        conn.execute("""
+            INSERT INTO data.features (collection_id, id, geom, properties)
+            SELECT %s, 'tiny-' || i, ST_MakeEnvelope(lon, lat, lon + 0.0005, lat + 0.0005, 4326),
+                   jsonb_build_object('crop', CASE WHEN i %% 2 = 0 THEN 'rye' ELSE 'oat' END, 'n', i)
+            FROM generate_series(1, %s) i,
+                 LATERAL (SELECT 12 + (i %% 60) * 0.01 AS lon, 48 + (i / 60) * 0.01 AS lat) p""", (CID, N_TINY))
+        # a big, detailed polygon (a circle of radius 0.45 degrees with 20,000 vertices) that must be simplified at low zoom
+        conn.execute("""
+            INSERT INTO data.features (collection_id, id, geom, properties)
+            VALUES (%s, 'lake', ST_Buffer(ST_Point(30, 60, 4326), 0.45, 5000),
+                    '{"name": "lake"}')""", (CID,))
+        add_collection(conn, HYBRID, "hybrid")
+        conn.execute("INSERT INTO data.features (collection_id, id, geom, properties) "
+                     "VALUES (%s, 'h1', ST_GeomFromText('POINT(3 3)', 4326), '{\"a\": 1}')", (HYBRID,))
+        yield CID
+        conn.execute("DELETE FROM pgstac.collections WHERE id IN (%s, %s)", (CID, HYBRID))
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
+    t = WMQ.tile(lon, lat, z)
+    return t.z, t.x, t.y
+
+
+def decode(body: bytes, layer: str = CID) -> list[dict]:
+    return mapbox_vector_tile.decode(body)[layer]["features"]
+
+
+def get_tile(http, z, x, y, cid=CID, tileset="WebMercatorQuad", suffix="", **query):
+    return http.get(f"/collections/{cid}/tiles/{tileset}/{z}/{x}/{y}{suffix}", params=query)
+
+
+@pytest.mark.parametrize("suffix", ["", ".mvt", ".pbf"])
+def test_tile_holds_the_feature_at_its_place(http, fields, suffix):
+    z, x, y = tile_of(10.0005, 50.0005, 14)
+    r = get_tile(http, z, x, y, suffix=suffix)
+    assert r.status_code == 200
+    assert r.headers["content-type"] == MVT
+    feats = decode(r.content)
+    assert [f["properties"]["id"] for f in feats] == ["field-1"]
+    assert feats[0]["properties"] == {"id": "field-1", "crop": "wheat", "ph": 6.5, "farmer": "Ada"}
+    assert feats[0]["geometry"]["type"] == "Polygon"
+    # the field is ~0.001 degrees wide: at zoom 14 (tile ~0.022 degrees) it spans about 4096/22 units
+    xs = [p[0] for p in feats[0]["geometry"]["coordinates"][0]]
+    assert 150 < max(xs) - min(xs) < 230
+
+
+def test_feature_crossing_tile_borders_is_in_every_tile_it_touches(http, fields):
+    for x, y in [(0, 0), (1, 0), (0, 1), (1, 1)]:
+        feats = decode(get_tile(http, 1, x, y).content)
+        crossing = [f for f in feats if f["properties"]["id"] == "field-cross"]
+        assert len(crossing) == 1, (x, y)
+        coords = crossing[0]["geometry"]["coordinates"][0]
+        # clipped at the tile edge (plus the 64-unit buffer), never the whole square from another tile
+        assert all(-64 <= c <= 4096 + 64 for p in coords for c in p)
+
+
+def test_low_zoom_keeps_every_feature_and_stays_small(http, fields):
+    r = get_tile(http, 0, 0, 0)
+    assert r.status_code == 200
+    assert len(r.content) < 500_000
+    ids = {f["properties"]["id"] for f in decode(r.content)}
+    assert len(ids) == len(FEATURES) + N_TINY + 1
+    assert sum(i.startswith("tiny-") for i in ids) == N_TINY
+
+
+def lake_ring(http, z: int) -> list:
+    feats = decode(get_tile(http, *tile_of(30, 60, z)).content)
+    return [f for f in feats if f["properties"]["id"] == "lake"][0]["geometry"]["coordinates"][0]
+
+
+def test_low_zoom_simplifies_detailed_geometry(http, fields):
+    # the whole lake lies in the tile at zooms 3 and 6: its 20,000 vertices shrink to what the tile's grid shows
+    at_3, at_6 = lake_ring(http, 3), lake_ring(http, 6)
+    assert len(at_3) < 60
+    assert len(at_3) < len(at_6) < 400
+
+
+def test_line_and_point_features(http, fields):
+    feats = {f["properties"]["id"]: f for f in decode(get_tile(http, *tile_of(5.5, 45.5, 6)).content)}
+    assert feats["river"]["geometry"]["type"] == "LineString"
+    assert feats["river"]["properties"]["navigable"] is True
+    feats = {f["properties"]["id"]: f for f in decode(get_tile(http, *tile_of(20, -10, 8)).content)}
+    assert feats["well"]["geometry"]["type"] == "Point"
+
+
+def test_properties_selects_the_attributes(http, fields):
+    z, x, y = tile_of(10.0005, 50.0005, 14)
+    feats = decode(get_tile(http, z, x, y, properties="crop,ph").content)
+    assert feats[0]["properties"] == {"id": "field-1", "crop": "wheat", "ph": 6.5}
+    feats = decode(get_tile(http, z, x, y, properties="nosuch").content)
+    assert feats[0]["properties"] == {"id": "field-1"}
+
+
+def test_empty_tile_is_204_and_cacheable(http, fields):
+    r = get_tile(http, *tile_of(-120, -60, 10))
+    assert r.status_code == 204 and r.content == b""
+    assert "max-age" in r.headers["cache-control"]
+
+
+def test_tiles_carry_etag_and_answer_304(http, fields):
+    z, x, y = tile_of(10.0005, 50.0005, 14)
+    r = get_tile(http, z, x, y)
+    assert "max-age" in r.headers["cache-control"]
+    again = http.get(f"/collections/{CID}/tiles/WebMercatorQuad/{z}/{x}/{y}",
+                     headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304
+
+
+@pytest.mark.parametrize("z,x,y", [(25, 0, 0), (2, 4, 0), (2, 0, 4), (3, -1, 0)])
+def test_out_of_range_tile_is_a_json_404(http, fields, z, x, y):
+    r = get_tile(http, z, x, y)
+    assert r.status_code == 404
+    assert r.json()["code"] == "NotFound" and "tile" in r.json()["description"]
+
+
+@pytest.mark.parametrize("path,status", [
+    ("WebMercatorQuad/a/0/0", 400), ("WebMercatorQuad/1/0/0.png", 404), ("WebMercatorQuad/1/0/0.json", 404),
+    ("NoSuchTMS/1/0/0", 404)])
+def test_bad_tile_paths_are_json_errors(http, fields, path, status):
+    r = http.get(f"/collections/{CID}/tiles/{path}")
+    assert r.status_code == status and r.json()["description"]
+
+
+def test_unknown_collection_and_unknown_parameter(http, fields):
+    assert http.get("/collections/no-such/tiles/WebMercatorQuad/0/0/0").status_code == 404
+    r = get_tile(http, 0, 0, 0, foo="1")
+    assert r.status_code == 400 and "foo" in r.json()["description"]
+
+
+def test_filter_selects_features(http, fields, database_url):
+    with psycopg.connect(database_url) as conn:
+        has_cql2 = conn.execute("SELECT to_regproc('libs.cql2_to_sql') IS NOT NULL").fetchone()[0]
+    z, x, y = tile_of(12.3, 48.2, 6)
+    r = get_tile(http, z, x, y, filter="crop = 'rye'")
+    if not has_cql2:
+        assert r.status_code == 400 and "filter" in r.json()["description"]
+        return
+    assert r.status_code == 200
+    crops = {f["properties"]["crop"] for f in decode(r.content)}
+    assert crops == {"rye"}
+
+
+def test_hybrid_vector_tileset_is_webmercatorquad_vector(http, fields):
+    r = get_tile(http, *tile_of(3, 3, 5), cid=HYBRID, tileset="WebMercatorQuad-Vector")
+    assert r.status_code == 200
+    assert [f["properties"]["id"] for f in decode(r.content, HYBRID)] == ["h1"]
+    # WebMercatorQuad of a hybrid is the raster tileset: no vector tiles there
+    assert get_tile(http, *tile_of(3, 3, 5), cid=HYBRID).status_code == 404
+
+
+# ---- TileJSON, tilesets, tile matrix sets, styles ------------------------------------------------------------
+
+def tilejson_schema() -> dict:
+    return json.loads(shared_file("tiles-schemas", "tilejson-spec", "3.0.0", "schema.json").read_text())
+
+
+@pytest.mark.parametrize("prefix", ["", "/api/v2"])
+def test_tilejson_validates_and_describes_the_layer(http, fields, prefix):
+    r = http.get(f"{prefix}/collections/{CID}/tiles/WebMercatorQuad/tilejson.json")
+    assert r.status_code == 200
+    doc = r.json()
+    jsonschema.validate(doc, tilejson_schema())
+    assert doc["tilejson"] == "3.0.0"
+    base = str(http.base_url).rstrip("/")
+    assert doc["tiles"] == [f"{base}{prefix}/collections/{CID}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}"]
+    layer = doc["vector_layers"][0]
+    assert layer["id"] == CID
+    assert layer["fields"]["crop"] == "String" and layer["fields"]["ph"] == "Number"
+    assert layer["fields"]["navigable"] == "Boolean"
+    west, south, east, north = doc["bounds"]
+    assert west == pytest.approx(-1) and east == pytest.approx(30.45)
+    assert south == pytest.approx(-10) and north == pytest.approx(60.45, abs=0.01)
+    assert 0 <= doc["minzoom"] < doc["maxzoom"] and len(doc["center"]) == 3
+
+
+def test_tilejson_keeps_tile_query_and_limits_fields(http, fields):
+    doc = http.get(f"/collections/{CID}/tiles/WebMercatorQuad/tilejson.json", params={"properties": "crop"}).json()
+    jsonschema.validate(doc, tilejson_schema())
+    assert doc["tiles"][0].endswith("/{z}/{x}/{y}?properties=crop")
+    assert doc["vector_layers"][0]["fields"] == {"id": "String", "crop": "String"}
+
+
+def test_tilesets_list_per_kind(http, fields):
+    doc = http.get(f"/collections/{CID}/tiles").json()
+    assert [(t["dataType"], t["links"][0]["href"].rsplit("/", 1)[1]) for t in doc["tilesets"]] == \
+        [("vector", "WebMercatorQuad")]
+    doc = http.get(f"/api/v2/collections/{HYBRID}/tiles").json()
+    assert [(t["dataType"], t["links"][0]["href"].rsplit("/", 1)[1]) for t in doc["tilesets"]] == \
+        [("map", "WebMercatorQuad"), ("vector", "WebMercatorQuad-Vector")]
+    assert all("/api/v2/" in link["href"] for t in doc["tilesets"] for link in t["links"]
+               if link["rel"] == "self")
+
+
+def tms_validator(name: str) -> jsonschema.protocols.Validator:
+    folder = shared_file("tiles-schemas", "ogc-tms", "schemas", "tms", "2.0", "json")
+
+    def retrieve(uri: str) -> referencing.Resource:
+        path = Path(uri.removeprefix("file://"))
+        return referencing.Resource.from_contents(json.loads(path.read_text()),
+                                                  default_specification=referencing.jsonschema.DRAFT201909)
+
+    schema = json.loads((folder / name).read_text()) | {"$id": (folder / name).as_uri()}
+    return jsonschema.Draft201909Validator(schema, registry=referencing.Registry(retrieve=retrieve))
+
+
+def test_tileset_metadata_validates(http, fields):
+    r = http.get(f"/collections/{CID}/tiles/WebMercatorQuad")
+    assert r.status_code == 200
+    doc = r.json()
+    tms_validator("tileSet.json").validate(doc)
+    rels = {link["rel"]: link for link in doc["links"]}
+    assert rels["item"]["templated"] is True and rels["item"]["type"] == MVT
+    assert rels["http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme"]["href"].endswith(
+        "/tileMatrixSets/WebMercatorQuad")
+    assert doc["layers"][0]["propertiesSchema"]["properties"]["ph"] == {"type": "number"}
+    assert http.get(f"/collections/{CID}/tiles/NoSuch").status_code == 404
+
+
+def test_tile_matrix_set_matches_the_standard(http):
+    r = http.get("/tileMatrixSets/WebMercatorQuad")
+    assert r.status_code == 200
+    doc = r.json()
+    tms_validator("tileMatrixSet.json").validate(doc)
+    registry = json.loads(shared_file("tiles-schemas", "ogc-tms", "registry", "json", "WebMercatorQuad.json")
+                          .read_text())
+    assert doc["uri"] == registry["uri"] and doc["crs"] == registry["crs"]
+    ours = {m["id"]: m for m in doc["tileMatrices"]}
+    for m in registry["tileMatrices"]:
+        assert ours[m["id"]]["scaleDenominator"] == pytest.approx(m["scaleDenominator"], rel=1e-9)
+        assert ours[m["id"]]["cellSize"] == pytest.approx(m["cellSize"], rel=1e-9)
+        assert ours[m["id"]]["matrixWidth"] == m["matrixWidth"]
+        assert ours[m["id"]]["pointOfOrigin"] == pytest.approx(m["pointOfOrigin"])
+    listing = http.get("/tileMatrixSets").json()
+    assert [t["id"] for t in listing["tileMatrixSets"]] == ["WebMercatorQuad"]
+    assert http.get("/tileMatrixSets/NoSuch").status_code == 404
+
+
+def test_conformance_and_landing_link(http):
+    conf = http.get("/conformance").json()["conformsTo"]
+    for c in ("core", "tileset", "tilesets-list", "geodata-tilesets", "mvt"):
+        assert f"http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{c}" in conf
+    links = http.get("/api/v2/").json()["links"]
+    tiling = [link for link in links if link["rel"] == "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"]
+    assert tiling and tiling[0]["href"].endswith("/api/v2/tileMatrixSets")
+
+
+def test_style_draws_each_geometry_type(http, fields):
+    r = http.get(f"/collections/{CID}/styles/default")
+    assert r.status_code == 200
+    style = r.json()
+    assert style["version"] == 8
+    assert style["sources"]["vector"]["url"].endswith(f"/collections/{CID}/tiles/WebMercatorQuad/tilejson.json")
+    assert {layer["type"] for layer in style["layers"]} == {"fill", "line", "circle"}
+    assert all(layer["source-layer"] == CID for layer in style["layers"])
+    hybrid = http.get(f"/collections/{HYBRID}/styles/default").json()
+    assert hybrid["sources"]["raster"]["url"].endswith(f"/collections/{HYBRID}/tiles/WebMercatorQuad/tilejson.json")
+    assert hybrid["sources"]["vector"]["url"].endswith("/WebMercatorQuad-Vector/tilejson.json")
+    assert hybrid["layers"][0]["type"] == "raster"
+    assert http.get(f"/collections/{CID}/styles/other").status_code == 404

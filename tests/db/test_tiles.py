@@ -1,0 +1,74 @@
+"""Vector tiles at the SQL level: the functions an analyst calls in psql, as the anonymous role."""
+
+from __future__ import annotations
+
+import mapbox_vector_tile
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+CID = "tiles-db-parcels"
+
+
+@pytest.fixture()
+def parcels(db: psycopg.Connection) -> str:
+    db.execute("SET search_path TO pgstac, public")
+    db.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
+    db.execute("SELECT pgstac.create_collection(%s)", (Jsonb({
+        "type": "Collection", "stac_version": "1.0.0", "id": CID, "description": "parcels", "license": "CC0-1.0",
+        "links": [], "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
+                                "temporal": {"interval": [[None, None]]}}}),))
+    db.execute("INSERT INTO data.collection_meta (collection_id, kind) VALUES (%s, 'features')", (CID,))
+    db.execute("INSERT INTO data.features (collection_id, id, geom, properties) VALUES "
+               "(%s, 'p1', ST_MakeEnvelope(1, 1, 2, 2, 4326), '{\"owner\": \"x\"}')", (CID,))
+    return CID
+
+
+def anon_tile(db: psycopg.Connection, z: int, x: int, y: int, params: dict | None = None) -> bytes:
+    with db.transaction():
+        db.execute("SET LOCAL ROLE stapi_anon")
+        row = db.execute("SELECT api.features_tile(%s, %s, %s, %s, %s)",
+                         (CID, z, x, y, Jsonb(params or {}))).fetchone()
+    return bytes(row[0])
+
+
+def test_anonymous_role_gets_a_tile(db, parcels):
+    layer = mapbox_vector_tile.decode(anon_tile(db, 0, 0, 0))[CID]
+    assert layer["extent"] == 4096
+    assert [f["properties"] for f in layer["features"]] == [{"id": "p1", "owner": "x"}]
+
+
+def test_empty_tile_is_an_empty_bytea(db, parcels):
+    assert anon_tile(db, 3, 0, 0) == b""
+
+
+def test_web_mercator_copy_follows_the_source_geometry(db, parcels):
+    db.execute("UPDATE data.features SET geom = ST_MakeEnvelope(-100, 40, -99, 41, 4326) "
+               "WHERE collection_id = %s AND id = 'p1'", (CID,))
+    row = db.execute("SELECT ST_SRID(geom_3857), ST_XMin(geom_3857) FROM data.features "
+                     "WHERE collection_id = %s", (CID,)).fetchone()
+    assert row[0] == 3857 and row[1] == pytest.approx(-100 * 20037508.3427892 / 180)
+    assert anon_tile(db, 1, 1, 0) == b""
+    assert mapbox_vector_tile.decode(anon_tile(db, 1, 0, 0))[CID]["features"][0]["properties"]["id"] == "p1"
+
+
+@pytest.mark.parametrize("z,x,y,state", [(0, 1, 0, "P0002"), (-1, 0, 0, "P0002"), (30, 0, 0, "P0002")])
+def test_out_of_range_tiles_raise_not_found(db, parcels, z, x, y, state):
+    with pytest.raises(psycopg.Error) as err:
+        anon_tile(db, z, x, y)
+    assert err.value.sqlstate == state
+
+
+def test_properties_must_be_a_list(db, parcels):
+    with pytest.raises(psycopg.Error) as err:
+        anon_tile(db, 0, 0, 0, {"properties": "owner"})
+    assert err.value.sqlstate == "22023"
+
+
+def test_tileset_functions_answer_in_sql(db, parcels):
+    tilesets = db.execute("SELECT api.collection_tilesets(%s)", (CID,)).fetchone()[0]
+    assert [t["dataType"] for t in tilesets["tilesets"]] == ["vector"]
+    tilejson = db.execute("SELECT api.collection_tilejson(%s, 'WebMercatorQuad')", (CID,)).fetchone()[0]
+    assert tilejson["bounds"] == [1, 1, 2, 2] and tilejson["vector_layers"][0]["fields"]["owner"] == "String"
+    tms = db.execute("SELECT api.tile_matrix_set('WebMercatorQuad')").fetchone()[0]
+    assert len(tms["tileMatrices"]) == 25 and tms["tileMatrices"][24]["matrixWidth"] == 2 ** 24
