@@ -3,21 +3,7 @@
 -- raster tileset 'WebMercatorQuad' (PNG, the cubes' route) and the vector tileset 'WebMercatorQuad-Vector';
 -- a 'cube' has the raster 'WebMercatorQuad'. 'WebMercatorQuad-Vector' is accepted for 'features' too.
 
-CREATE OR REPLACE FUNCTION libs.collection_kind(collection_id text) RETURNS text
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-DECLARE
-    k text;
-BEGIN
-    SELECT m.kind INTO k FROM data.collection_meta m WHERE m.collection_id = collection_kind.collection_id;
-    IF k IS NULL THEN
-        RAISE EXCEPTION 'unknown collection %', collection_id
-            USING ERRCODE = 'P0002', HINT = 'GET /collections lists the collections';
-    END IF;
-    RETURN k;
-END
-$$;
-COMMENT ON FUNCTION libs.collection_kind(text) IS
-    'The kind (stac, features, cube, hybrid) of a collection; 404 (P0002) for an unknown id.';
+-- libs.collection_kind(id) (api/stac.sql): the collection's kind, 404 for an unknown id.
 
 CREATE OR REPLACE FUNCTION libs.tilesets(kind text) RETURNS TABLE (tileset_id text, data_type text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
