@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
+import psycopg.sql
 import xarray as xr
 from psycopg_pool import ConnectionPool
 
@@ -50,4 +51,45 @@ def open_cube(store_path: str, version: str = "") -> xr.Dataset:
     return xr.open_zarr(store_path, consolidated=None, chunks=None)
 
 
-__all__ = ["open_cube", "query_json", "pool", "close", "psycopg"]
+@lru_cache(maxsize=64)
+def open_arrays(store_path: str, version: str = "") -> Any:
+    """The served store as a read-only `zarr.Group` (the tile hot path reads chunks through it directly)."""
+    import zarr
+
+    return zarr.open_group(store_path, mode="r")
+
+
+CUBES_CHANNEL = "stapi_cubes"
+_listener: threading.Thread | None = None
+
+
+def listen(callback: Any, channel: str = CUBES_CHANNEL) -> None:
+    """Call `callback(payload)` for each NOTIFY on `channel` (a daemon thread; reconnects on failure).
+
+    `data.cubes` notifies `stapi_cubes` with the collection id whenever a cube is registered, replaced or
+    deleted, so caches of source documents can be dropped at once instead of waiting for a TTL.
+    """
+    global _listener
+    with _lock:
+        if _listener is not None:
+            return
+        _listener = threading.Thread(target=_listen_loop, args=(callback, channel), daemon=True,
+                                     name="cube-notify")
+        _listener.start()
+
+
+def _listen_loop(callback: Any, channel: str) -> None:
+    import time
+
+    while True:
+        try:
+            with psycopg.connect(database_url(), autocommit=True) as conn:
+                conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
+                callback(None)  # (re)connected: anything cached before may be stale
+                for note in conn.notifies():
+                    callback(note.payload)
+        except Exception:  # database restarting or unreachable: retry, the TTL still bounds staleness
+            time.sleep(2)
+
+
+__all__ = ["open_cube", "open_arrays", "query_json", "pool", "close", "listen", "psycopg"]

@@ -12,5 +12,6 @@
 \ir api/tilesets.sql
 \ir api/styles.sql
 \ir api/cubes.sql
+\ir api/cubes_register.sql
 \ir api/analytics.sql
 \ir authorization/grants.sql

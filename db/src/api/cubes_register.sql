@@ -1,0 +1,160 @@
+-- Registering a DataCube: the STAC collection (datacube extension), one STAC item per time slice, and the
+-- rows the raster worker reads (data.cubes, data.cube_layers), all in the caller's one transaction.
+
+CREATE OR REPLACE FUNCTION libs.cube_collection_doc(collection_id text, params jsonb, existing jsonb)
+RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    WITH t AS (
+        SELECT params -> 'times' -> 0 AS t0, params -> 'times' -> -1 AS t1
+    ), doc AS (
+        SELECT jsonb_build_object(
+            'type', 'Collection',
+            'stac_version', '1.0.0',
+            'id', collection_id,
+            'title', coalesce(params ->> 'title', existing ->> 'title', collection_id),
+            'description', coalesce(params ->> 'description', existing ->> 'description',
+                                    'Zarr DataCube ' || collection_id),
+            'license', coalesce(params ->> 'license', existing ->> 'license', 'other'),
+            'keywords', coalesce(existing -> 'keywords', '["datacube"]'),
+            'links', coalesce(existing -> 'links', '[]'),
+            'extent', jsonb_build_object(
+                'spatial', jsonb_build_object('bbox', jsonb_build_array(params -> 'bbox')),
+                'temporal', jsonb_build_object('interval', jsonb_build_array(jsonb_build_array(t.t0, t.t1)))),
+            'cube:dimensions', jsonb_build_object(
+                'time', jsonb_build_object('type', 'temporal', 'extent', jsonb_build_array(t.t0, t.t1),
+                                           'values', params -> 'times'),
+                'x', jsonb_build_object('type', 'spatial', 'axis', 'x', 'reference_system', 3857,
+                                        'extent', jsonb_build_array(params -> 'extent_3857' -> 0,
+                                                                    params -> 'extent_3857' -> 2),
+                                        'step', params -> 'step' -> 0),
+                'y', jsonb_build_object('type', 'spatial', 'axis', 'y', 'reference_system', 3857,
+                                        'extent', jsonb_build_array(params -> 'extent_3857' -> 1,
+                                                                    params -> 'extent_3857' -> 3),
+                                        'step', params -> 'step' -> 1)),
+            'cube:variables', coalesce((
+                SELECT jsonb_object_agg(l ->> 'name', jsonb_strip_nulls(jsonb_build_object(
+                    'type', CASE WHEN l ->> 'kind' = 'mask' THEN 'auxiliary' ELSE 'data' END,
+                    'dimensions', '["time", "y", "x"]'::jsonb,
+                    'unit', l -> 'units', 'description', l -> 'description', 'expression', l -> 'expression')))
+                FROM jsonb_array_elements(params -> 'layers') l WHERE l ->> 'kind' <> 'composite'), '{}'),
+            'summaries', jsonb_build_object('proj:epsg', jsonb_build_array(3857),
+                                            'cube:native_crs', jsonb_build_array(params -> 'native_crs'))
+        ) AS d
+        FROM t
+    )
+    SELECT coalesce(existing, '{}') || d || jsonb_build_object('stac_extensions', (
+        SELECT jsonb_agg(DISTINCT e) FROM jsonb_array_elements(
+            coalesce(existing -> 'stac_extensions', '[]')
+            || '["https://stac-extensions.github.io/datacube/v2.2.0/schema.json"]'::jsonb) e))
+    FROM doc;
+$$;
+
+CREATE OR REPLACE FUNCTION libs.cube_items(collection_id text, params jsonb) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+        'type', 'Feature',
+        'stac_version', '1.0.0',
+        'stac_extensions', '["https://stac-extensions.github.io/datacube/v2.2.0/schema.json"]'::jsonb,
+        'id', collection_id || '-' || to_char((t.value #>> '{}')::timestamptz AT TIME ZONE 'UTC',
+                                              'YYYYMMDD"T"HH24MISS'),
+        'collection', collection_id,
+        'geometry', ST_AsGeoJSON(ST_MakeEnvelope((b ->> 0)::float8, (b ->> 1)::float8,
+                                                 (b ->> 2)::float8, (b ->> 3)::float8, 4326))::jsonb,
+        'bbox', b,
+        'properties', jsonb_build_object(
+            'datetime', t.value,
+            'cube:time_index', t.ord - 1,
+            'cube:variables', (SELECT jsonb_agg(l ->> 'name') FROM jsonb_array_elements(params -> 'layers') l
+                               WHERE l ->> 'kind' <> 'composite')),
+        'assets', jsonb_build_object('data', jsonb_build_object(
+            'href', coalesce(params ->> 'asset_href', params ->> 'store_path'),
+            'type', 'application/vnd+zarr',
+            'title', 'Zarr store (dims time, y, x in EPSG:3857); this item is time index ' || (t.ord - 1),
+            'roles', '["data"]'::jsonb)),
+        'links', '[]'::jsonb) ORDER BY t.ord), '[]')
+    FROM jsonb_array_elements(params -> 'times') WITH ORDINALITY AS t(value, ord),
+         LATERAL (SELECT params -> 'bbox' AS b) bb;
+$$;
+
+CREATE OR REPLACE FUNCTION libs.cube_check_params(params jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $$
+BEGIN
+    IF params ->> 'store_path' IS NULL THEN
+        RAISE EXCEPTION 'store_path is required' USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(params -> 'bbox') IS DISTINCT FROM 'array' OR jsonb_array_length(params -> 'bbox') <> 4 THEN
+        RAISE EXCEPTION 'bbox must be [minx, miny, maxx, maxy] in WGS84' USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(params -> 'times') IS DISTINCT FROM 'array' OR jsonb_array_length(params -> 'times') = 0 THEN
+        RAISE EXCEPTION 'times must be a non-empty array of RFC 3339 date-times' USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(params -> 'layers') IS DISTINCT FROM 'array' OR jsonb_array_length(params -> 'layers') = 0 THEN
+        RAISE EXCEPTION 'layers must be a non-empty array' USING ERRCODE = '22023';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION api.cube_register(collection_id text, params jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, public AS $$
+#variable_conflict use_column
+DECLARE
+    cid text := cube_register.collection_id;
+    previous text;
+    existing jsonb;
+    new_kind text;
+BEGIN
+    PERFORM libs.require_writer();
+    PERFORM libs.cube_check_params(params);
+    SELECT c.store_path INTO previous FROM data.cubes c WHERE c.collection_id = cid FOR UPDATE;
+    IF previous IS NOT NULL AND NOT coalesce((params ->> 'force')::boolean, false) THEN
+        RAISE EXCEPTION 'collection % already has a DataCube', cid
+            USING ERRCODE = '23505', HINT = 'pass --force (HTTP: "force": true) to replace it atomically';
+    END IF;
+    SELECT c.content INTO existing FROM pgstac.collections c WHERE c.id = cid FOR UPDATE;
+    new_kind := CASE WHEN EXISTS (SELECT 1 FROM data.features f WHERE f.collection_id = cid)
+                       OR EXISTS (SELECT 1 FROM data.collection_meta m WHERE m.collection_id = cid
+                                  AND m.kind IN ('features', 'hybrid'))
+                     THEN 'hybrid' ELSE 'cube' END;
+    IF existing IS NULL THEN
+        PERFORM pgstac.create_collection(libs.cube_collection_doc(cid, params, NULL));
+    ELSE
+        PERFORM pgstac.update_collection(libs.cube_collection_doc(cid, params, existing));
+    END IF;
+    INSERT INTO data.collection_meta AS m (collection_id, kind, source_crs)
+    VALUES (cid, new_kind, params ->> 'native_crs')
+    ON CONFLICT (collection_id) DO UPDATE SET kind = excluded.kind, updated_at = now(),
+        source_crs = coalesce(m.source_crs, excluded.source_crs);
+    PERFORM libs.cube_write_rows(cid, params);
+    DELETE FROM pgstac.items i WHERE i.collection = cid AND i.content -> 'properties' ? 'cube:time_index';
+    PERFORM pgstac.upsert_items(libs.cube_items(cid, params));
+    RETURN jsonb_build_object('collection_id', cid, 'kind', new_kind, 'previous_store_path', previous,
+                              'store_path', params ->> 'store_path',
+                              'items', jsonb_array_length(params -> 'times'),
+                              'layers', jsonb_array_length(params -> 'layers'));
+END
+$$;
+COMMENT ON FUNCTION api.cube_register(text, jsonb) IS
+    'Register (or with "force": true replace) a DataCube: STAC collection with datacube fields, one item per '
+    'time slice, and the cube/layer rows the raster worker reads. Called by scripts/upload_local_zarr.py and '
+    'POST /collections/{id}/cube in the same transaction as nothing else; returns a summary.';
+
+CREATE OR REPLACE FUNCTION libs.cube_write_rows(cid text, params jsonb) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog AS $$
+    DELETE FROM data.cubes WHERE collection_id = cid;
+    INSERT INTO data.cubes (collection_id, store_path, source_path, native_crs, resolution, bbox_wgs84, shape,
+                            times, attrs)
+    VALUES (cid, params ->> 'store_path', params ->> 'source_path', params ->> 'native_crs',
+            ARRAY(SELECT jsonb_array_elements_text(params -> 'resolution'))::float8[],
+            ARRAY(SELECT jsonb_array_elements_text(params -> 'bbox'))::float8[],
+            ARRAY(SELECT jsonb_array_elements_text(params -> 'shape'))::int[],
+            ARRAY(SELECT jsonb_array_elements_text(params -> 'times'))::timestamptz[],
+            coalesce(params -> 'attrs', '{}'));
+    INSERT INTO data.cube_layers (collection_id, name, kind, variable, bands, expression, dtype, units, rescale,
+                                  colormap, description, ord)
+    SELECT cid, l ->> 'name', l ->> 'kind', l ->> 'variable',
+           CASE WHEN l ? 'bands' THEN ARRAY(SELECT jsonb_array_elements_text(l -> 'bands')) END,
+           l ->> 'expression', coalesce(l ->> 'dtype', 'float32'), l ->> 'units',
+           CASE WHEN l ? 'rescale' THEN ARRAY(SELECT jsonb_array_elements_text(l -> 'rescale'))::float8[] END,
+           l ->> 'colormap', l ->> 'description', o::int
+    FROM jsonb_array_elements(params -> 'layers') WITH ORDINALITY AS x(l, o);
+$$;

@@ -1,0 +1,254 @@
+"""Upload a Zarr cube: read (v2/v3), find the CRS, reproject to EPSG:3857, derive layers, write, register.
+
+Used by `scripts/upload_local_zarr.py` (the CLI) and by the raster worker's `POST /cubes/{id}` (the HTTP
+registration the gateway proxies). The served store follows the storage contract (see `layers.py`): dims
+(time, y, x), x/y pixel centres in EPSG:3857 metres, one float32 variable per layer, NaN = nodata, chunks
+(1, 256, 256), written to ``<data_dir>/cubes/<collection_id>/<version>.zarr``; then `api.cube_register` switches
+the database rows in one transaction. A failure removes the new folder and leaves the previous state intact.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from . import expressions, sentinel2
+from .source import Source, load_source
+
+CHUNK = 256
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+KEEP_VERSIONS = 2  # the current store and the one before it (readers holding the old source stay valid)
+
+
+class IngestError(ValueError):
+    """The input cannot be uploaded as asked (the message says why and what would work)."""
+
+
+@dataclass
+class Options:
+    collection_id: str
+    data_dir: Path
+    layers: list[str] | None = None
+    all_layers: bool = False
+    use_v2: bool = False
+    force: bool = False
+    rebuild_rgb_composites: bool = False
+    crs: str | None = None
+    title: str | None = None
+    description: str | None = None
+    asset_href: str | None = None
+
+
+@dataclass
+class Plan:
+    """What will be written: the bands (source variable -> layer name) and the derived layers."""
+
+    bands: dict[str, str]
+    derived: list[dict[str, Any]]
+    sentinel2: bool
+    layers: list[dict[str, Any]] = field(default_factory=list)
+
+
+def check_id(collection_id: str) -> str:
+    if not ID_PATTERN.match(collection_id or ""):
+        raise IngestError(f"collection id {collection_id!r} must match {ID_PATTERN.pattern} "
+                          "(letters, digits, '.', '_', '-'; at most 128 characters)")
+    return collection_id
+
+
+def plan_layers(src: Source, opts: Options) -> Plan:
+    """Choose the variables to upload and the layers derived from them."""
+    ids = {name: sentinel2.band_id(name) for name in src.variables}
+    is_s2 = sum(1 for v in ids.values() if v) >= 3
+    if opts.layers:
+        chosen = [_match(src, ids, want) for want in opts.layers]
+    elif opts.all_layers or not is_s2:
+        chosen = list(src.variables)
+    else:
+        chosen = [n for n, b in ids.items() if b] + [n for n in src.variables if n.upper() == "SCL"]
+    bands = {n: (ids[n] if is_s2 and ids[n] else n) for n in dict.fromkeys(chosen)}
+    derived = sentinel2.derived_layers(set(bands.values()), reflectance=True) if is_s2 else []
+    return Plan(bands, derived, is_s2)
+
+
+def _match(src: Source, ids: dict[str, str | None], want: str) -> str:
+    for name in src.variables:
+        if name == want or name.lower() == want.lower() or (ids[name] and ids[name] == sentinel2.band_id(want)):
+            return name
+    raise IngestError(f"layer {want!r} is not in the store; variables: {', '.join(src.variables)}")
+
+
+def version_name() -> str:
+    return datetime.now(timezone.utc).strftime("v%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def ingest(path: str, opts: Options, register: Callable[[dict[str, Any]], dict[str, Any]],
+           progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None
+           ) -> dict[str, Any]:
+    """Upload `path` as collection `opts.collection_id`; `register(params)` runs `api.cube_register`.
+
+    Returns a summary (collection, kind, store path, shape, layers, times, bbox, seconds).
+    """
+    started = time.monotonic()
+    check_id(opts.collection_id)
+    src = load_source(path, opts.crs)
+    plan = plan_layers(src, opts)
+    folder = opts.data_dir / "cubes" / opts.collection_id
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{version_name()}.zarr"
+    try:
+        if total:
+            total(len(src.times) * (len(plan.bands) + sum(1 for d in plan.derived if d["kind"] == "index")))
+        stats = write_store(src, plan, target, opts.use_v2, progress)
+        params = registration(src, plan, stats, target, path, opts)
+        result = register(params)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    prune_versions(folder, keep=target)
+    return summary(result, src, plan, params, time.monotonic() - started)
+
+
+def prune_versions(folder: Path, keep: Path) -> None:
+    versions = sorted((p for p in folder.glob("v*.zarr") if p != keep), key=lambda p: p.stat().st_mtime)
+    for old in versions[: max(0, len(versions) - (KEEP_VERSIONS - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_store(src: Source, plan: Plan, target: Path, use_v2: bool,
+                progress: Callable[[int], None] | None) -> dict[str, list[float]]:
+    """Write the served store; returns per-layer value percentiles (2, 98, max) from the first slices."""
+    import zarr
+
+    names = list(plan.bands.values()) + [d["name"] for d in plan.derived if d["kind"] == "index"]
+    template(src, names).to_zarr(target, mode="w-", compute=False, consolidated=use_v2,
+                                 zarr_format=2 if use_v2 else 3,
+                                 encoding={n: _encoding(src) for n in names})
+    group = zarr.open_group(target, mode="r+")
+    stats: dict[str, list[float]] = {}
+    for t in range(len(src.times)):
+        slab: dict[str, np.ndarray] = {}
+        for var, name in plan.bands.items():
+            slab[name] = src.reproject(var, t)
+            _store(group, name, t, slab[name], stats)
+            if progress:
+                progress(1)
+        for layer in plan.derived:
+            if layer["kind"] == "index":
+                _store(group, layer["name"], t, expressions.evaluate(layer["expression"], slab), stats)
+                if progress:
+                    progress(1)
+    return stats
+
+
+def _store(group: Any, name: str, t: int, data: np.ndarray, stats: dict[str, list[float]]) -> None:
+    group[name][t, :, :] = data
+    if name not in stats and np.isfinite(data).any():
+        p2, p98, top = np.nanpercentile(data, [2, 98, 100])
+        stats[name] = [float(p2), float(p98), float(top)]
+
+
+def _encoding(src: Source) -> dict[str, Any]:
+    return {"chunks": (1, min(CHUNK, src.height), min(CHUNK, src.width)), "_FillValue": np.float32("nan"),
+            "dtype": "float32"}
+
+
+def template(src: Source, names: list[str]) -> xr.Dataset:
+    """A lazy (dask) dataset: to_zarr(compute=False) writes metadata and coordinates, no data."""
+    import dask.array as da
+
+    shape = (len(src.times), src.height, src.width)
+    chunks = (1, min(CHUNK, src.height), min(CHUNK, src.width))
+    data = {n: (("time", "y", "x"), da.full(shape, np.nan, dtype=np.float32, chunks=chunks),
+                {"grid_mapping": "spatial_ref"}) for n in names}
+    coords = {"time": ("time", src.times.astype("datetime64[ns]")),
+              "y": ("y", src.dst_y, {"units": "m", "standard_name": "projection_y_coordinate"}),
+              "x": ("x", src.dst_x, {"units": "m", "standard_name": "projection_x_coordinate"}),
+              "spatial_ref": ((), 0, {"crs_wkt": WEB_MERCATOR_WKT(), "spatial_ref": WEB_MERCATOR_WKT()})}
+    return xr.Dataset(data, coords=coords, attrs={"Conventions": "CF-1.8", "source": src.path})
+
+
+def WEB_MERCATOR_WKT() -> str:  # noqa: N802 - a constant computed once
+    from pyproj import CRS
+
+    return str(CRS.from_epsg(3857).to_wkt())
+
+
+def registration(src: Source, plan: Plan, stats: dict[str, list[float]], target: Path, path: str,
+                 opts: Options) -> dict[str, Any]:
+    """The params document of `api.cube_register`."""
+    layers = band_layers(src, plan, stats) + derived_layers(plan, stats, opts.rebuild_rgb_composites)
+    dx, dy = float(src.dst_x[1] - src.dst_x[0]), float(src.dst_y[1] - src.dst_y[0])
+    extent = [float(src.dst_x[0] - dx / 2), float(src.dst_y[-1] + dy / 2),
+              float(src.dst_x[-1] + dx / 2), float(src.dst_y[0] - dy / 2)]
+    return {
+        "store_path": str(target.resolve()), "source_path": str(path), "native_crs": src.crs_name,
+        "resolution": list(src.resolution), "bbox": src.bbox_wgs84, "extent_3857": extent, "step": [dx, dy],
+        "shape": [len(src.times), src.height, src.width], "times": src.time_strings(), "layers": layers,
+        "attrs": {"sentinel2": plan.sentinel2, "source_attrs": _plain(src.attrs)}, "force": opts.force,
+        "title": opts.title or src.attrs.get("title"), "description": opts.description,
+        "asset_href": opts.asset_href,
+    }
+
+
+def band_layers(src: Source, plan: Plan, stats: dict[str, list[float]]) -> list[dict[str, Any]]:
+    out = []
+    for var, name in plan.bands.items():
+        attrs = src.variables[var].attrs
+        is_mask = name.upper() == "SCL" or "flag_meanings" in attrs or "flag_masks" in attrs
+        lo, hi, _ = stats.get(name, [0.0, 1.0, 1.0])
+        if plan.sentinel2 and not is_mask and sentinel2.band_id(name):
+            lo, hi = 0.0, 0.4
+        out.append({"name": name, "kind": "mask" if is_mask else "band", "variable": name,
+                    "dtype": "float32", "units": attrs.get("units"),
+                    "rescale": [round(lo, 6), round(hi if hi > lo else lo + 1, 6)],
+                    "colormap": "greys" if plan.sentinel2 and not is_mask else "viridis",
+                    "description": attrs.get("long_name") or (
+                        sentinel2.BANDS.get(name) if plan.sentinel2 else None)})
+    return out
+
+
+def derived_layers(plan: Plan, stats: dict[str, list[float]], stretch: bool) -> list[dict[str, Any]]:
+    out = []
+    for layer in plan.derived:
+        layer = dict(layer)
+        if layer["kind"] == "composite" and stretch:
+            highs = [stats[b][1] for b in layer["bands"] if b in stats]
+            if highs:
+                layer["rescale"] = [0.0, round(max(highs), 6)]
+        out.append(layer)
+    return out
+
+
+def _plain(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in attrs.items() if isinstance(v, (str, int, float, bool))}
+
+
+def summary(result: dict[str, Any], src: Source, plan: Plan, params: dict[str, Any], seconds: float
+            ) -> dict[str, Any]:
+    kinds: dict[str, list[str]] = {}
+    for layer in params["layers"]:
+        kinds.setdefault(layer["kind"], []).append(layer["name"])
+    return {**result, "source": src.path, "native_crs": src.crs_name, "shape": params["shape"],
+            "bbox": params["bbox"], "times": [params["times"][0], params["times"][-1]],
+            "layers_by_kind": kinds, "seconds": round(seconds, 2)}
+
+
+def db_register(conn: Any, collection_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Run `api.cube_register` in one transaction as `stapi_writer` on a psycopg connection."""
+    from psycopg.types.json import Jsonb
+
+    with conn.transaction():
+        conn.execute("SET LOCAL ROLE stapi_writer")
+        row = conn.execute("SELECT api.cube_register(%s, %s::jsonb)", (collection_id, Jsonb(params))).fetchone()
+    return dict(row[0])

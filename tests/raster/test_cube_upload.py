@@ -1,0 +1,117 @@
+"""The upload CLI: reads a Sentinel-2 L2A store in UTM, writes the served EPSG:3857 cube, registers it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+import xarray as xr
+
+from raster_worker import layers
+from scripts import upload_local_zarr
+from scripts.telangana_s2 import generate
+
+CID = "test-cube-upload"
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("s2") / "l2a.zarr"
+    generate(path, pixel=2500.0)
+    return path
+
+
+@pytest.fixture(scope="module")
+def uploaded(source: Path, database_url: str, data_dir: Path) -> dict:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
+    code = upload_local_zarr.main([str(source), "--collection-id", CID, "--dsn", database_url,
+                                   "--data-dir", str(data_dir), "--quiet"])
+    assert code == 0
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return conn.execute("SELECT api.raster_source(%s)", (CID,)).fetchone()[0]
+
+
+def test_layers_registered(uploaded: dict) -> None:
+    kinds = {layer["name"]: layer["kind"] for layer in uploaded["layers"]}
+    assert {n for n, k in kinds.items() if k == "band"} == {"B02", "B03", "B04", "B05", "B06", "B07", "B08",
+                                                            "B8A", "B11", "B12"}
+    assert {n for n, k in kinds.items() if k == "index"} == {"NDVI", "NDMI", "NDRE", "GNDVI", "EVI"}
+    assert {n for n, k in kinds.items() if k == "composite"} == {"RGB", "CIR", "AGRICULTURE", "SWIR"}
+    assert kinds["SCL"] == "mask"
+    assert uploaded["native_crs"] == "EPSG:32644"
+    minx, miny, maxx, maxy = uploaded["bbox"]
+    assert minx < 78.01 and maxx > 78.99 and miny < 17.01 and maxy > 17.99
+    assert len(uploaded["times"]) == 18 and uploaded["times"][0].startswith("2025-06-02")
+
+
+def test_served_store_follows_the_contract(uploaded: dict) -> None:
+    ds = xr.open_zarr(uploaded["store_path"])
+    assert ds["NDVI"].dims == ("time", "y", "x") and ds["NDVI"].dtype == np.float32
+    assert ds["NDVI"].encoding["chunks"][0] == 1
+    assert np.all(np.diff(ds["y"].values) < 0) and np.all(np.diff(ds["x"].values) > 0)
+    assert ds["time"].dtype.kind == "M"
+
+
+def test_index_equals_numpy_from_source_bands(uploaded: dict, source: Path) -> None:
+    """The stored NDVI at a ground point equals NDVI computed from the source's CF-decoded bands there."""
+    from pyproj import Transformer
+
+    src = xr.open_zarr(source)
+    cube = layers.from_source(CID, uploaded)
+    t = 8
+    for ux, uy in [(src.x.values[5], src.y.values[7]), (src.x.values[30], src.y.values[20])]:
+        b8 = float(src["B08"].isel(time=t).sel(x=ux, y=uy))
+        b4 = float(src["B04"].isel(time=t).sel(x=ux, y=uy))
+        mx, my = Transformer.from_crs("EPSG:32644", "EPSG:3857", always_xy=True).transform(ux, uy)
+        row, col = cube.grid.index(mx, my)
+        got = cube.read("NDVI", t, slice(row, row + 1), slice(col, col + 1))[0, 0]
+        assert got == pytest.approx((b8 - b4) / (b8 + b4), abs=1e-5)
+        assert cube.read("B08", t, slice(row, row + 1), slice(col, col + 1))[0, 0] == pytest.approx(b8, abs=1e-6)
+
+
+def test_items_per_time_slice(uploaded: dict, db: psycopg.Connection) -> None:
+    n = db.execute("SELECT count(*) FROM pgstac.items WHERE collection = %s", (CID,)).fetchone()[0]
+    assert n == 18
+    coll = db.execute("SELECT content FROM pgstac.collections WHERE id = %s", (CID,)).fetchone()[0]
+    assert coll["cube:dimensions"]["time"]["values"][0].startswith("2025-06-02")
+    assert "NDVI" in coll["cube:variables"] and "RGB" not in coll["cube:variables"]
+    assert any("datacube" in e for e in coll["stac_extensions"])
+    kind = db.execute("SELECT kind FROM data.collection_meta WHERE collection_id = %s", (CID,)).fetchone()[0]
+    assert kind == "cube"
+
+
+def test_second_upload_needs_force(uploaded: dict, source: Path, database_url: str, data_dir: Path) -> None:
+    folder = data_dir / "cubes" / CID
+    before = sorted(p.name for p in folder.iterdir())
+    code = upload_local_zarr.main([str(source), "--collection-id", CID, "--dsn", database_url,
+                                   "--data-dir", str(data_dir), "--quiet"])
+    assert code == 1
+    assert sorted(p.name for p in folder.iterdir()) == before
+    with psycopg.connect(database_url) as conn:
+        store = conn.execute("SELECT store_path FROM data.cubes WHERE collection_id = %s", (CID,)).fetchone()[0]
+    assert store == uploaded["store_path"]
+
+
+def test_failed_upload_leaves_nothing(source: Path, database_url: str, data_dir: Path) -> None:
+    code = upload_local_zarr.main([str(source), "--collection-id", "test-cube-bad", "--dsn", database_url,
+                                   "--data-dir", str(data_dir), "--quiet", "--layers", "B04,NOPE"])
+    assert code == 2
+    assert not any((data_dir / "cubes" / "test-cube-bad").glob("*.zarr"))
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pgstac.collections WHERE id = 'test-cube-bad'").fetchone()[0] == 0
+
+
+def test_force_replaces_atomically(uploaded: dict, source: Path, database_url: str, data_dir: Path) -> None:
+    code = upload_local_zarr.main([str(source), "--collection-id", CID, "--dsn", database_url,
+                                   "--data-dir", str(data_dir), "--quiet", "--force", "--layers", "B04,B08"])
+    assert code == 0
+    with psycopg.connect(database_url) as conn:
+        src = conn.execute("SELECT api.raster_source(%s)", (CID,)).fetchone()[0]
+        items = conn.execute("SELECT count(*) FROM pgstac.items WHERE collection = %s", (CID,)).fetchone()[0]
+    assert src["store_path"] != uploaded["store_path"]
+    assert {layer["name"] for layer in src["layers"]} == {"B04", "B08", "NDVI"}
+    assert items == 18
+    assert len(list((data_dir / "cubes" / CID).glob("*.zarr"))) <= 2
