@@ -1,0 +1,160 @@
+"""Raster analytics over HTTP: time series, summary, zonal statistics per feature, CSV, limits and errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import psycopg
+import pytest
+
+from raster_worker import timebins
+from tests.raster.analytics_cubes import Cube, masked, pixels_in_bbox, synthetic
+
+CID = "analytics-api-synthetic"
+HID = "analytics-api-hybrid"
+BBOX = [10.0021, 44.9985, 10.0301, 45.0021]
+BBOX_Q = ",".join(map(str, BBOX))
+RTOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def cubes(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Cube]:
+    root = tmp_path_factory.mktemp("cubes")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM pgstac.collections WHERE id = ANY(%s)", ([CID, HID],))
+        out = {CID: synthetic(conn, root, CID), HID: synthetic(conn, root, HID, kind="hybrid")}
+        for fid, box, props in (("field-a", [10.0021, 44.9985, 10.0101, 45.0], {"crop": "rice"}),
+                                ("field-b", [10.02, 44.99, 10.03, 44.995], {"crop": "maize"}),
+                                ("far-away", [20.0, 10.0, 20.01, 10.01], {"crop": "rice"})):
+            conn.execute("INSERT INTO data.features (collection_id, id, geom, properties) "
+                         "VALUES (%s, %s, ST_MakeEnvelope(%s, %s, %s, %s, 4326), %s::jsonb)",
+                         (HID, fid, *box, json.dumps(props)))
+    return out
+
+
+def reference(cube: Cube, bbox: list[float], layer: str, resolution: str) -> list[np.ndarray]:
+    rows, cols = pixels_in_bbox(cube, bbox)
+    data = masked(cube, layer, "CLM")[:, rows, cols]
+    bins = timebins.make_bins(cube.times, cube.times.min(), cube.times.max(), timebins.parse_duration(resolution))
+    out = []
+    for b in range(len(bins)):
+        vals = data[bins.members == b]
+        out.append(vals[~np.isnan(vals)])
+    return out
+
+
+@pytest.mark.parametrize("prefix", ["", "/api/v2"])
+def test_weekly_time_series_equals_numpy(http, cubes, prefix):
+    r = http.get(f"{prefix}/collections/{CID}/aggregate/time-series",
+                 params={"bbox": BBOX_Q, "layers": "NDVI", "resolution": "P1W", "aggregation": "mean,p90,count"})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    want = reference(cubes[CID], BBOX, "NDVI", "P1W")
+    assert doc["resolution"] == "P1W" and len(doc["steps"]) == len(want)
+    assert doc["steps"][0]["start"] == "2023-12-18T00:00:00Z"  # a Monday
+    for step, vals in zip(doc["steps"], want):
+        got = step["values"]["NDVI"]
+        assert got["count"] == vals.size
+        if vals.size:
+            assert got["mean"] == pytest.approx(vals.mean(), rel=RTOL)
+            assert got["p90"] == pytest.approx(np.percentile(vals, 90), rel=RTOL)
+        else:
+            assert got["mean"] is None and got["p90"] is None
+    assert any(s["values"]["NDVI"]["count"] == 0 for s in doc["steps"])
+    assert {link["rel"] for link in doc["links"]} >= {"self", "collection"}
+    assert doc["links"][1]["href"].endswith(f"{prefix}/collections/{CID}")
+
+
+def test_monthly_post_with_geometry(http, cubes):
+    polygon = {"type": "Polygon", "coordinates": [[[BBOX[0], BBOX[1]], [BBOX[2], BBOX[1]], [BBOX[2], BBOX[3]],
+                                                   [BBOX[0], BBOX[3]], [BBOX[0], BBOX[1]]]]}
+    r = http.post(f"/api/v2/collections/{CID}/aggregate/time-series",
+                  json={"intersects": polygon, "layers": ["B04"], "resolution": "P1M",
+                        "aggregation": ["min", "max", "std"]})
+    assert r.status_code == 200, r.text
+    steps = r.json()["steps"]
+    assert [s["start"][:7] for s in steps] == ["2023-12", "2024-01", "2024-02", "2024-03", "2024-04"]
+    for step, vals in zip(steps, reference(cubes[CID], BBOX, "B04", "P1M")):
+        assert step["values"]["B04"]["std"] == pytest.approx(vals.std(), rel=RTOL)
+        assert step["values"]["B04"]["max"] == pytest.approx(vals.max(), rel=RTOL)
+
+
+def test_csv_by_accept_and_by_f(http, cubes):
+    url = f"/collections/{CID}/aggregate/time-series?bbox={BBOX_Q}&layers=NDVI,B08&resolution=P1M"
+    r = http.get(url, headers={"Accept": "text/csv"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert list(rows[0]) == ["start", "end", "acquisitions", "layer", "count", "mean"]
+    assert len(rows) == 5 * 2
+    assert http.get(url + "&f=csv").text == r.text
+
+
+def test_summary_with_histogram_edges(http, cubes):
+    r = http.get(f"/api/v2/collections/{CID}/aggregate/summary",
+                 params={"bbox": BBOX_Q, "layers": "NDVI", "bins": "-1,0,0.25,0.5,1", "percentiles": "10,50"})
+    assert r.status_code == 200, r.text
+    stats = r.json()["statistics"]["NDVI"]
+    vals = np.concatenate(reference(cubes[CID], BBOX, "NDVI", "P1Y"))
+    assert stats["count"] == vals.size
+    assert stats["p50"] == pytest.approx(np.median(vals), rel=RTOL)
+    counts, _ = np.histogram(vals.astype(np.float32), bins=[-1, 0, 0.25, 0.5, 1])
+    assert stats["histogram"]["counts"] == counts.tolist()
+
+
+def test_time_series_per_feature(http, cubes):
+    r = http.get(f"/api/v2/collections/{HID}/aggregate/time-series",
+                 params={"groupby": "feature", "layers": "NDVI", "resolution": "P1M"})
+    assert r.status_code == 200, r.text
+    features = {f["id"]: f for f in r.json()["features"]}
+    assert set(features) == {"field-a", "field-b", "far-away"}
+    assert features["far-away"]["pixels"] == 0
+    assert all(s["values"]["NDVI"]["count"] == 0 for s in features["far-away"]["steps"])
+    box = [10.0021, 44.9985, 10.0101, 45.0]
+    want = reference(cubes[HID], box, "NDVI", "P1M")
+    rows, cols = pixels_in_bbox(cubes[HID], box)
+    assert features["field-a"]["pixels"] == (rows.stop - rows.start) * (cols.stop - cols.start)
+    for step, vals in zip(features["field-a"]["steps"], want):
+        assert step["values"]["NDVI"]["count"] == vals.size
+        assert step["values"]["NDVI"]["mean"] == pytest.approx(vals.mean(), rel=RTOL)
+
+
+def test_groupby_needs_a_hybrid(http, cubes):
+    r = http.get(f"/collections/{CID}/aggregate/time-series", params={"groupby": "feature", "layers": "NDVI"})
+    assert r.status_code == 400 and "hybrid" in r.json()["description"]
+
+
+@pytest.mark.parametrize("query, words", [
+    ({"layers": "NOPE"}, "unknown layer 'NOPE'"),
+    ({"layers": "NDVI", "resolution": "PT1H"}, "resolution"),
+    ({"layers": "NDVI", "bbox": "10.03,44.99,10.00,45.0"}, "inverted"),
+    ({"layers": "NDVI", "bbox": "10.01,44.99,10.01,45.0"}, "empty"),
+    ({"layers": "NDVI", "bbox": "50,10,51,11"}, "selects no pixel"),
+    ({"layers": "NDVI", "aggregation": "mode"}, "unknown aggregation"),
+    ({"layers": "NDVI", "expression": "__import__('os')"}, "not allowed"),
+    ({"expression": "B08 - NIR"}, "unknown layer 'NIR'"),
+    ({}, "layers"),
+    ({"layers": "NDVI", "datetime": "2024-02-01/2024-01-01"}, "ends before it starts"),
+])
+def test_bad_requests_are_400_naming_the_problem(http, cubes, query, words):
+    r = http.get(f"/api/v2/collections/{CID}/aggregate/time-series", params=query)
+    assert r.status_code == 400, r.text
+    assert words in r.json()["description"]
+
+
+def test_unknown_collection_is_404(http, cubes):
+    r = http.get("/api/v2/collections/no-such-cube/aggregate/summary", params={"layers": "NDVI"})
+    assert r.status_code == 404
+
+
+def test_openapi_and_links_list_the_endpoints(http, cubes, db):
+    paths = http.get("/api/v2/api").json()["paths"]
+    assert {"get", "post"} <= set(paths["/collections/{collectionId}/aggregate/time-series"])
+    assert "/collections/{collectionId}/aggregate/summary" in paths
+    landing = [link["href"] for link in http.get("/api/v2/").json()["links"]]
+    assert any(h.endswith("/api/v2/collections/{collectionId}/aggregate/time-series") for h in landing)
+    kinds = db.execute("SELECT array_agg(DISTINCT kind ORDER BY kind) FROM data.collection_links "
+                       "WHERE path LIKE 'collections/{id}/aggregate/%'").fetchone()[0]
+    assert kinds == ["cube", "hybrid"]
