@@ -11,7 +11,7 @@ PGDATA_DIR := $(LOCAL)/pgdata
 LOCAL_DATABASE_URL := postgresql://postgres@127.0.0.1:$(PGPORT)/stapi
 export STAPI_DATA_DIR ?= $(CURDIR)/$(LOCAL)/data
 
-.PHONY: help setup system-deps venv db migrate demo run stop test conformance bench clean
+.PHONY: help setup system-deps venv db migrate demo run stop test conformance bench clean e2e-deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -56,7 +56,10 @@ stop: ## stop what `make run` started (gateway, raster worker, local database)
 	@bash scripts/pg_local.sh stop $(PGDATA_DIR)
 	@echo "stop: stopped"
 
-test: setup ## run the test suite (starts a throwaway database unless $$DATABASE_URL is set)
+e2e-deps: ## headless Chromium + MapLibre GL JS (in .local/e2e) for the browser test
+	@bash scripts/e2e_deps.sh $(LOCAL)/e2e
+
+test: setup e2e-deps ## run the test suite (starts a throwaway database unless $$DATABASE_URL is set)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 conformance: setup ## run stac-api-validator against a throwaway server
