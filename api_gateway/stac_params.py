@@ -7,6 +7,7 @@ features side reads for its own parameters); ``method`` says which kind of pagin
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -37,6 +38,64 @@ def parse_intersects(value: Any) -> dict[str, Any] | None:
     return geom
 
 
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def parse_datetime(value: Any) -> str | None:
+    """STAC datetime: an RFC 3339 date-time with a time zone, or an interval 'a/b' ('..' or '' = open)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadRequest("datetime must be a string: an RFC 3339 instant or interval 'start/end'")
+    for part in value.strip().split("/"):
+        if part.strip() not in ("", "..") and not _INSTANT.match(part.strip()):
+            raise BadRequest(f"datetime {part!r} is not an RFC 3339 date-time with a time zone "
+                             "(e.g. 2024-06-01T00:00:00Z); intervals are 'start/end', '..' for an open end")
+    return params.parse_datetime(value)
+
+
+def normalize_cql2(node: Any) -> Any:
+    """Accept the pre-1.0 cql2-json form of BETWEEN ({"args": [prop, [low, high]]}) some clients still send."""
+    if isinstance(node, list):
+        return [normalize_cql2(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: normalize_cql2(v) for k, v in node.items()}
+    args = out.get("args")
+    if (str(out.get("op", "")).lower() == "between" and isinstance(args, list) and len(args) == 2
+            and isinstance(args[1], list) and len(args[1]) == 2):
+        out["args"] = [args[0], *args[1]]
+    return out
+
+
+DEFAULT_FIELDS = ["type", "stac_version", "id", "collection", "geometry", "bbox", "links", "assets",
+                  "properties.datetime"]
+ALWAYS_FIELDS = ["id", "collection", "type", "links"]
+
+
+def parse_fields(value: Any) -> dict[str, list[str]] | None:
+    """The fields extension, normalised the way the STAC API spec recommends.
+
+    Nothing to include or exclude: the whole item. Only `exclude`: the whole item minus those. `include`
+    present but empty or null, with `exclude`: the default set minus those. `include`: those fields plus
+    id, collection, type and links; a field both included and excluded (or excluded with an included
+    sub-field, e.g. -properties,+properties.eo:cloud_cover) is included.
+    """
+    include_given = isinstance(value, dict) and "include" in value
+    if isinstance(value, dict):
+        value = {k: v for k, v in value.items() if v is not None}
+    fields = params.parse_fields(value)
+    if fields is None or not (fields["include"] or fields["exclude"]):
+        return None
+    include, exclude = fields["include"], fields["exclude"]
+    if not include and include_given:
+        include = [f for f in DEFAULT_FIELDS if f not in exclude]
+    if include:
+        include = include + [f for f in ALWAYS_FIELDS if f not in include]
+        exclude = [e for e in exclude if not any(i == e or i.startswith(e + ".") for i in include)]
+    return {"include": include, "exclude": exclude}
+
+
 def parse_strings(value: Any, name: str) -> list[str] | None:
     """A comma-separated string (GET) or a list of strings (POST)."""
     if value is None:
@@ -52,9 +111,6 @@ def _common(get: Any) -> dict[str, Any]:
     """The members GET and POST share, read with `get(name)`; None values are left out."""
     if get("bbox") not in (None, "", []) and get("intersects") not in (None, ""):
         raise BadRequest("use bbox or intersects, not both")
-    datetime = get("datetime")
-    if datetime is not None and not isinstance(datetime, str):
-        raise BadRequest("datetime must be a string: an RFC 3339 instant or interval 'start/end'")
     lang, crs = get("filter-lang"), get("filter-crs")
     for name, value in (("filter-lang", lang), ("filter-crs", crs), ("token", get("token"))):
         if value is not None and not isinstance(value, str):
@@ -62,13 +118,13 @@ def _common(get: Any) -> dict[str, Any]:
     out = {
         "bbox": params.parse_bbox(get("bbox")),
         "intersects": parse_intersects(get("intersects")),
-        "datetime": params.parse_datetime(datetime),
+        "datetime": parse_datetime(get("datetime")),
         "ids": parse_strings(get("ids"), "ids"),
         "collections": parse_strings(get("collections"), "collections"),
         "limit": params.parse_limit(get("limit")),
-        "filter": params.parse_filter(get("filter"), lang, crs),
+        "filter": params.parse_filter(normalize_cql2(get("filter")), lang, crs),
         "sortby": params.parse_sortby(get("sortby")),
-        "fields": params.parse_fields(get("fields")),
+        "fields": parse_fields(get("fields")),
         "token": get("token") or None,
     }
     if out["filter"] is not None:
@@ -95,6 +151,10 @@ def search_from_body(body: Any) -> dict[str, Any]:
     unknown = sorted(set(body) - POST_KEYS)
     if unknown:
         raise BadRequest(f"unknown search member(s): {', '.join(unknown)}; allowed: {', '.join(sorted(POST_KEYS))}")
+    if "bbox" in body and not isinstance(body["bbox"], list):
+        raise BadRequest("bbox must be an array of 4 or 6 numbers in a POST body")
+    if "fields" in body and not isinstance(body["fields"], dict):
+        raise BadRequest('fields must be an object: {"include": [...], "exclude": [...]}')
     if isinstance(body.get("limit"), bool) or not isinstance(body.get("limit", 1), (int, float, str)):
         raise BadRequest(f"limit must be a positive integer, got {body.get('limit')!r}")
     if isinstance(body.get("limit"), str):
@@ -110,7 +170,7 @@ def collections_from_query(query: QueryParams) -> dict[str, Any]:
         _check_int(query["limit"], "limit")
     out: dict[str, Any] = {
         "bbox": params.parse_bbox(query.get("bbox")),
-        "datetime": params.parse_datetime(query.get("datetime")),
+        "datetime": parse_datetime(query.get("datetime")),
         "q": params.parse_list(query.get("q")),
         "filter": params.parse_filter(query.get("filter"), query.get("filter-lang"), query.get("filter-crs")),
         "sortby": params.parse_sortby(query.get("sortby")),

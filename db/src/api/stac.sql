@@ -75,7 +75,8 @@ $$;
 CREATE OR REPLACE FUNCTION libs.stac_collection(content jsonb, kind text) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     -- A stored collection document with the links of this surface: self, root, parent, the links of its
-    -- kind; the links it was stored with stay, except those whose rel we generate.
+    -- kind; the links it was stored with stay, except those whose rel we generate. Members a STAC
+    -- collection must have get defaults when the stored document lacks them.
     WITH ours AS (
         SELECT jsonb_build_array(
                    libs.link('self', libs.url('collections/' || libs.url_encode(content ->> 'id'))),
@@ -83,7 +84,11 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
                    libs.link('parent', libs.url(''), 'application/json', 'Root catalog'))
                || libs.stac_kind_links(content ->> 'id', kind) AS links
     )
-    SELECT content || jsonb_build_object('links', ours.links || coalesce((
+    SELECT jsonb_build_object('type', 'Collection', 'stac_version', '1.0.0', 'description', content ->> 'id',
+                              'license', 'other',
+                              'extent', '{"spatial": {"bbox": [[-180, -90, 180, 90]]},
+                                          "temporal": {"interval": [[null, null]]}}'::jsonb)
+        || content || jsonb_build_object('links', ours.links || coalesce((
         SELECT jsonb_agg(l ORDER BY n)
         FROM jsonb_array_elements(CASE WHEN jsonb_typeof(content -> 'links') = 'array'
                                        THEN content -> 'links' ELSE '[]' END) WITH ORDINALITY AS s(l, n)

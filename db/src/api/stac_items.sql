@@ -36,7 +36,11 @@ $$;
 CREATE OR REPLACE FUNCTION libs.stac_pgstac_search(params jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     -- What pgstac.search gets: the request body, bbox as a geometry (antimeridian-safe), cql2-json filters.
+    -- id and collection always stay: pgSTAC's paging tokens are built from them.
     SELECT (libs.stac_request_body(params) - '{bbox,filter-crs,filter-lang}'::text[])
+        || CASE WHEN params ? 'fields' THEN jsonb_build_object('fields', jsonb_build_object(
+               'include', coalesce(params -> 'fields' -> 'include', '[]'),
+               'exclude', coalesce(params -> 'fields' -> 'exclude', '[]') - 'id' - 'collection')) ELSE '{}' END
         || CASE WHEN params ? 'bbox' AND NOT params ? 'intersects'
                 THEN jsonb_build_object('intersects', libs.stac_bbox_geometry(params -> 'bbox')) ELSE '{}' END
         || CASE WHEN params ? 'filter' THEN '{"filter-lang": "cql2-json"}'::jsonb ELSE '{}'::jsonb END;
@@ -52,10 +56,14 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog AS $$
            set_config('pgstac.context_estimated_cost', CASE WHEN count = 'planned' THEN '0' ELSE '100000' END, true);
 $$;
 
-CREATE OR REPLACE FUNCTION libs.stac_item(item jsonb) RETURNS jsonb
+CREATE OR REPLACE FUNCTION libs.stac_item(item jsonb, fields jsonb DEFAULT NULL) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     -- An item with this surface's links (self, parent, collection, root); its stored links stay.
-    SELECT CASE WHEN item ? 'id' AND item ? 'collection' THEN
+    -- The fields extension may leave links out (exclude them, or include other fields only).
+    SELECT CASE WHEN item ? 'id' AND item ? 'collection'
+                     AND NOT coalesce(fields -> 'exclude' ? 'links', false)
+                     AND (jsonb_array_length(coalesce(fields -> 'include', '[]')) = 0
+                          OR fields -> 'include' ? 'links') THEN
         item || jsonb_build_object('links', jsonb_build_array(
             libs.link('self', libs.url('collections/' || libs.url_encode(item ->> 'collection') || '/items/'
                                        || libs.url_encode(item ->> 'id')), 'application/geo+json'),
@@ -99,7 +107,7 @@ BEGIN
     res := pgstac.search(libs.stac_pgstac_search(params));
     RETURN jsonb_strip_nulls(jsonb_build_object(
         'type', 'FeatureCollection',
-        'features', coalesce((SELECT jsonb_agg(libs.stac_item(f) ORDER BY n)
+        'features', coalesce((SELECT jsonb_agg(libs.stac_item(f, params -> 'fields') ORDER BY n)
                               FROM jsonb_array_elements(res -> 'features') WITH ORDINALITY AS s(f, n)), '[]'),
         'links', libs.stac_search_links(res, path, params) || extra_links,
         'numberMatched', res -> 'numberMatched',

@@ -89,7 +89,7 @@ COMMENT ON FUNCTION api.collection_delete(text) IS
 
 CREATE OR REPLACE FUNCTION libs.stac_item_check(item jsonb, collection_id text, item_id text DEFAULT NULL)
 RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pgstac, public AS $$
 -- A STAC item ready for pgSTAC: checked, with its collection set; a clear 400 otherwise.
 BEGIN
     IF jsonb_typeof(item) IS DISTINCT FROM 'object' OR item ->> 'type' IS DISTINCT FROM 'Feature' THEN
@@ -116,13 +116,14 @@ BEGIN
         RAISE EXCEPTION 'item % needs "properties" with a "datetime" (or start_datetime and end_datetime)',
             item ->> 'id' USING ERRCODE = '22023';
     END IF;
-    RETURN jsonb_build_object('stac_version', '1.0.0', 'links', '[]'::jsonb, 'assets', '{}'::jsonb)
+    RETURN jsonb_build_object('stac_version', '1.0.0', 'links', '[]'::jsonb, 'assets', '{}'::jsonb,
+                              'bbox', pgstac.geom_bbox(public.st_geomfromgeojson(item -> 'geometry')))
         || item || jsonb_build_object('collection', collection_id);
 END
 $$;
 
 CREATE OR REPLACE FUNCTION libs.stac_items_array(body jsonb, collection_id text) RETURNS jsonb
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pgstac, public AS $$
     -- The checked items of a FeatureCollection, an array, or a bulk {"items": {id: item} | [item]} body.
     SELECT coalesce(jsonb_agg(libs.stac_item_check(i, collection_id) ORDER BY n), '[]')
     FROM jsonb_array_elements(CASE
