@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -21,7 +22,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from . import formula, stats, timebins, zones
+from . import expressions, stats, timebins, zones
 
 
 def _env_int(name: str, default: int) -> int:
@@ -44,8 +45,14 @@ class RequestError(Exception):
 
 @lru_cache(maxsize=32)
 def open_dataset(store_path: str, version: str = "") -> xr.Dataset:
-    """The store opened lazily with its native Zarr chunks as dask chunks (cached per path and version)."""
-    return xr.open_zarr(store_path, consolidated=None, chunks={})
+    """The store opened lazily with its native Zarr chunks as dask chunks (cached per path and version).
+
+    `layers.py` reads numpy windows per time step (right for tiles); analytics needs dask arrays over many
+    time steps, so it opens the same store through xarray with its native chunks.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # v3 stores have no consolidated metadata
+        return xr.open_zarr(store_path, consolidated=None, chunks={})
 
 
 _client_lock = threading.Lock()
@@ -68,45 +75,91 @@ def compute(arrays: list[da.Array]) -> list[np.ndarray]:
     return list(client.gather(client.compute(arrays)))
 
 
+# Sentinel-2 scene classes that are not a clear view of the ground: 0 no data, 1 saturated or defective,
+# 3 cloud shadow, 8 cloud (medium), 9 cloud (high), 10 thin cirrus.
+SCL_INVALID = (0.0, 1.0, 3.0, 8.0, 9.0, 10.0)
+
+
+def valid_pixels(name: str, values: xr.DataArray) -> xr.DataArray:
+    """Where a mask layer says a pixel is valid: SCL by its classes, any other mask layer by nonzero.
+
+    NaN in a mask layer is never valid.
+    """
+    if name.upper() == "SCL":
+        return values.notnull() & ~values.isin(SCL_INVALID)
+    return values.notnull() & (values != 0)
+
+
 @dataclass
 class Layers:
-    """The cube's layers by name, and its validity mask layer when it has one."""
+    """The cube's layers by name (matched case-insensitively, as tiles do) and its mask layers."""
 
     by_name: dict[str, dict[str, Any]]
-    mask: str | None
 
     @classmethod
     def of(cls, source: dict[str, Any]) -> Layers:
-        by_name = {layer["name"]: layer for layer in source.get("layers", [])}
-        mask = next((n for n, layer in by_name.items() if layer.get("kind") == "mask"), None)
-        return cls(by_name, mask)
+        return cls({layer["name"]: layer for layer in source.get("layers", [])})
 
-    def variable(self, name: str) -> str:
-        layer = self.by_name.get(name)
+    def get(self, name: str) -> dict[str, Any]:
+        layer = self.by_name.get(name) or next(
+            (v for k, v in self.by_name.items() if k.lower() == name.lower()), None)
         if layer is None:
             raise RequestError(400, f"unknown layer {name!r}; this cube has: {', '.join(self.by_name)}")
-        if not layer.get("variable"):
-            raise RequestError(400, f"layer {name!r} is a {layer.get('kind')} without a variable of its own; "
-                                    "aggregate the layers it is made of")
-        return str(layer["variable"])
+        if layer.get("kind") == "composite" or not (layer.get("variable") or layer.get("expression")):
+            raise RequestError(400, f"layer {name!r} is a {layer.get('kind')} of several layers; aggregate "
+                                    f"the layers it is made of ({', '.join(layer.get('bands') or [])})")
+        return layer
+
+    def masks(self, choice: str) -> list[str]:
+        """The mask layers applied: 'auto' = every layer of kind mask, 'none', or one named mask layer."""
+        if choice == "none":
+            return []
+        if choice == "auto":
+            return [n for n, layer in self.by_name.items() if layer.get("kind") == "mask"]
+        layer = self.get(choice)
+        if layer.get("kind") != "mask":
+            raise RequestError(400, f"mask={choice!r} is a {layer.get('kind')} layer, not a mask; mask layers: "
+                                    f"{', '.join(self.masks('auto')) or 'none'}")
+        return [layer["name"]]
 
 
-def layer_arrays(ds: xr.Dataset, layers: Layers, names: list[str], expression: str | None,
-                 sel: dict[str, Any]) -> dict[str, xr.DataArray]:
-    """Lazy (time, y, x) arrays of the requested layers (and expression) over the selection, mask applied."""
-    def read(name: str) -> xr.DataArray:
-        return ds[layers.variable(name)].isel(sel).astype(np.float32)
+def _expression_block(*blocks: np.ndarray, text: str, names: tuple[str, ...]) -> np.ndarray:
+    return expressions.parse(text).evaluate(dict(zip(names, blocks)))
 
-    out = {name: read(name) for name in names}
-    if expression:
-        node = formula.parse(expression)
-        env = {name: read(name) for name in formula.names(node)}
-        value = formula.evaluate(node, env)
-        out[expression] = value.where(np.isfinite(value)).astype(np.float32)
-    if layers.mask:
-        m = read(layers.mask)
-        valid = m.notnull() & (m != 0)
-        out = {k: (v if k == layers.mask else v.where(valid)) for k, v in out.items()}
+
+def parse_expression(text: str) -> expressions.Expression:
+    try:
+        expr = expressions.parse(text)
+    except expressions.ExpressionError as e:
+        raise RequestError(400, str(e)) from None
+    if not expr.names:
+        raise RequestError(400, f"expression {text!r} uses no layer: name at least one layer of the cube")
+    return expr
+
+
+def read_layer(ds: xr.Dataset, layers: Layers, name_or_expression: str, sel: dict[str, Any],
+               is_expression: bool = False) -> xr.DataArray:
+    """A lazy (time, y, x) float32 array: a stored variable, or band math evaluated chunk by chunk."""
+    if not is_expression:
+        layer = layers.get(name_or_expression)
+        if layer.get("variable"):
+            return ds[layer["variable"]].isel(sel).astype(np.float32)
+        name_or_expression = str(layer["expression"])
+    expr = parse_expression(name_or_expression)
+    inputs = [read_layer(ds, layers, n, sel) for n in expr.names]
+    data = da.map_blocks(_expression_block, *(a.data for a in inputs), text=expr.text, names=expr.names,
+                         dtype=np.float32)
+    return inputs[0].copy(data=data)
+
+
+def layer_arrays(ds: xr.Dataset, layers: Layers, q: Query, sel: dict[str, Any]) -> dict[str, xr.DataArray]:
+    """Lazy (time, y, x) arrays of the requested layers (and expression) over the selection, masks applied."""
+    out = {name: read_layer(ds, layers, name, sel) for name in q.layers}
+    if q.expression:
+        out[q.expression] = read_layer(ds, layers, q.expression, sel, is_expression=True)
+    for mask in layers.masks(q.mask):
+        valid = valid_pixels(mask, read_layer(ds, layers, mask, sel))
+        out = {k: (v if k == mask else v.where(valid)) for k, v in out.items()}
     return out
 
 
@@ -122,6 +175,7 @@ class Query:
     end: np.datetime64 | None = None
     step: timebins.Step | None = None       # None: one bin over the whole range (summary)
     spec: stats.Spec = stats.Spec()
+    mask: str = "auto"                      # 'auto', 'none' or a mask layer's name
 
     @property
     def names(self) -> list[str]:
@@ -178,10 +232,11 @@ def _check_zones(sel: zones.Selection, grid: zones.Grid, single: bool) -> None:
 
 def _check_layers(q: Query, layers: Layers) -> None:
     for name in q.layers:
-        layers.variable(name)
+        layers.get(name)
     if q.expression:
-        for name in formula.names(formula.parse(q.expression)):
-            layers.variable(name)
+        for name in parse_expression(q.expression).names:
+            layers.get(name)
+    layers.masks(q.mask)
 
 
 def _check_size(q: Query, sel: zones.Selection, members: np.ndarray) -> None:
@@ -228,6 +283,6 @@ def run(q: Query, single: bool) -> Result:
     if not chunks or not sel.selected:
         empty = np.zeros((0, len(sel.selected), q.spec.width))
         return Result(bins, acquisitions, sel, {n: stats.combine(empty, owner, len(bins)) for n in q.names})
-    arrays = layer_arrays(ds, layers, q.layers, q.expression, {"time": order, "y": sel.rows, "x": sel.cols})
+    arrays = layer_arrays(ds, layers, q, {"time": order, "y": sel.rows, "x": sel.cols})
     parts = compute([_reduce(arrays[n], chunks, sel, q.spec) for n in q.names])
     return Result(bins, acquisitions, sel, {n: stats.combine(p, owner, len(bins)) for n, p in zip(q.names, parts)})

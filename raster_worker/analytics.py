@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import aggregate, formula, stats, timebins
+from . import aggregate, stats, timebins
 
 SUMMARY_STATS = ["count", "min", "max", "mean", "std"]
 DEFAULT_PERCENTILES = [2.0, 25.0, 50.0, 75.0, 98.0]
@@ -63,7 +63,7 @@ def query_of(body: dict[str, Any], summary: bool) -> tuple[aggregate.Query, list
     resolution = None if summary else timebins.parse_duration(body.get("resolution") or "P1D")
     q = aggregate.Query(source=body["source"], zones=body.get("zones") or [], layers=body.get("layers") or [],
                         expression=body.get("expression") or None, start=instant(start), end=instant(end),
-                        step=resolution, spec=_spec(body, aggregation))
+                        step=resolution, spec=_spec(body, aggregation), mask=str(body.get("mask") or "auto"))
     if not q.names:
         raise aggregate.RequestError(400, "name at least one layer (layers=) or an expression (expression=)")
     return q, aggregation
@@ -178,7 +178,7 @@ async def _handle(request: Request, summary: bool) -> Response:
         return await run_in_threadpool(answer, body, summary)
     except aggregate.RequestError as e:
         return error(e.status, e.description, **e.extra)
-    except (formula.FormulaError, stats.StatError, timebins.DurationError) as e:
+    except (stats.StatError, timebins.DurationError) as e:
         return error(400, str(e))
     except (KeyError, TypeError, ValueError) as e:
         return error(400, f"malformed analytics request: {e}")

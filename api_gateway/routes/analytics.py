@@ -23,7 +23,7 @@ from ..openapi import op
 
 TIMEOUT = httpx.Timeout(600.0, connect=5.0)
 _client: httpx.AsyncClient | None = None
-COMMON = {"bbox", "layers", "expression", "datetime", "groupby", "filter", "filter-lang", "f"}
+COMMON = {"bbox", "layers", "expression", "datetime", "groupby", "filter", "filter-lang", "mask", "f"}
 SERIES_KEYS = COMMON | {"aggregation", "resolution"}
 SUMMARY_KEYS = COMMON | {"bins", "percentiles"}
 MAX_BINS = 1000
@@ -161,6 +161,7 @@ def parse(request: Request, raw: dict[str, Any], summary: bool) -> tuple[dict[st
         "expression": (str(raw["expression"]).strip() or None) if raw.get("expression") is not None else None,
         "datetime": _datetime(raw.get("datetime")),
         "groupby": zone_params["groupby"],
+        "mask": str(raw.get("mask") or "auto").strip(),
         "format": _format(request, raw.get("f")),
     }
     if not work["layers"] and not work["expression"]:
@@ -219,9 +220,9 @@ routes: list[BaseRoute] = [
 ]
 
 _SERIES_PARAMS = ["collectionId", "bbox", "layers", "expression", "datetime", "aggregation", "resolution",
-                  "groupby", "filter", "filter-lang", "f"]
+                  "groupby", "filter", "filter-lang", "mask", "f"]
 _SUMMARY_PARAMS = ["collectionId", "bbox", "layers", "expression", "datetime", "bins", "percentiles",
-                   "groupby", "filter", "filter-lang", "f"]
+                   "groupby", "filter", "filter-lang", "mask", "f"]
 _TOO_LARGE = {"413": {"description": "The request would read or hold more values than the configured limit",
                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
 _CSV = {"text/csv": {}}

@@ -74,7 +74,8 @@ SYNTHETIC_TIMES = np.array(["2023-12-18T10:00", "2023-12-24T23:59:59", "2023-12-
 
 def synthetic(db: psycopg.Connection, root: Path, collection_id: str, kind: str = "cube") -> Cube:
     """40 x 50 pixels of 100 m near 10E 45N, 12 irregular dates across a year boundary; B04, B08, NDVI
-    (an index layer), a validity mask (1 valid, 0 cloud) and some NaN (nodata)."""
+    (a stored index layer), NDVIX (the same index computed from its expression), a validity mask CLM
+    (1 valid, 0 cloud) and some NaN (nodata)."""
     rng = np.random.default_rng(42)
     t, ny, nx = len(SYNTHETIC_TIMES), 40, 50
     x0, y0 = TO_3857.transform(10.0, 45.0)
@@ -92,7 +93,8 @@ def synthetic(db: psycopg.Connection, root: Path, collection_id: str, kind: str 
     register(db, cube, [{"name": "B04", "kind": "band", "variable": "B04"},
                         {"name": "B08", "kind": "band", "variable": "B08"},
                         {"name": "NDVI", "kind": "index", "variable": "NDVI", "expression": "(B08-B04)/(B08+B04)"},
-                        {"name": "CLM", "kind": "mask", "variable": "CLM"}], kind)
+                        {"name": "CLM", "kind": "mask", "variable": "CLM"},
+                        {"name": "NDVIX", "kind": "index", "expression": "(B08-B04)/(B08+B04)"}], kind)
     return cube
 
 
@@ -147,3 +149,12 @@ def masked(cube: Cube, variable: str, mask: str | None) -> np.ndarray:
         m = cube.arrays[mask]
         a = np.where(np.isfinite(m) & (m != 0), a, np.nan)
     return a
+
+
+def from_store(collection_id: str, path: str) -> Cube:
+    """A served store read back into memory (for reference statistics on exactly the served pixels)."""
+    ds = xr.open_zarr(path, consolidated=False)
+    arrays = {name: ds[name].values for name in ds.data_vars if ds[name].dims == ("time", "y", "x")}
+    x, y = ds["x"].values, ds["y"].values
+    return Cube(collection_id, Path(path), x, y, ds["time"].values.astype("datetime64[s]"), arrays,
+                wgs84_bounds(x, y))

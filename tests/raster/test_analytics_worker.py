@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from raster_worker import aggregate, analytics, stats, timebins
 from tests.raster.analytics_cubes import Cube, masked, pixels_in_bbox, synthetic
@@ -139,7 +140,7 @@ def test_distributed_cluster_gives_the_same_answer(database_url, cube, monkeypat
     distributed = pytest.importorskip("distributed")
     local, _, _ = run(database_url, BBOX, layers=["NDVI"], aggregation=["mean", "p90"], resolution="P1W")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         monkeypatch.setitem(os.environ, "DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
         client = aggregate._client(cluster.scheduler_address)
         with distributed.get_task_stream(client=client) as tasks:
@@ -154,3 +155,23 @@ def test_store_reads_only_the_window(cube):
     ds = aggregate.open_dataset(str(cube.path))
     assert ds["NDVI"].data.chunksize == (4, 16, 16)
     assert isinstance(Path(cube.path), Path)
+
+
+def test_index_layer_computed_from_its_expression_equals_the_stored_one(database_url, cube):
+    result, names, q = run(database_url, BBOX, layers=["NDVI", "ndvix"], aggregation=["mean", "p50"],
+                           resolution="P1W")
+    assert np.allclose(result.table["NDVI"], result.table["ndvix"], rtol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize("mask, words", [("B04", "not a mask"), ("nope", "unknown layer")])
+def test_bad_mask_choice(database_url, cube, mask, words):
+    with pytest.raises(aggregate.RequestError, match=words):
+        run(database_url, BBOX, layers=["NDVI"], mask=mask)
+
+
+def test_scl_classes_and_generic_masks():
+    scl = xr.DataArray(np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, np.nan], dtype=np.float32))
+    assert aggregate.valid_pixels("SCL", scl).values.tolist() == [False, False, True, False, True, True, True,
+                                                                   True, False, False, False, True, False]
+    flags = xr.DataArray(np.array([0, 1, 2, np.nan], dtype=np.float32))
+    assert aggregate.valid_pixels("IS_VALID", flags).values.tolist() == [False, True, True, False]
