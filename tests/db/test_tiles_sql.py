@@ -72,3 +72,48 @@ def test_tileset_functions_answer_in_sql(db, parcels):
     assert tilejson["bounds"] == [1, 1, 2, 2] and tilejson["vector_layers"][0]["fields"]["owner"] == "String"
     tms = db.execute("SELECT api.tile_matrix_set('WebMercatorQuad')").fetchone()[0]
     assert len(tms["tileMatrices"]) == 25 and tms["tileMatrices"][24]["matrixWidth"] == 2 ** 24
+
+
+def test_fast_path_matches_st_asmvtgeom(db, parcels):
+    """Features inside the tile skip ST_AsMVTGeom: the result is the same shape, orientation and grid."""
+    db.execute("""INSERT INTO data.features (collection_id, id, geom)
+                  SELECT %s, 'star-' || i, ST_MakePolygon(ST_AddPoint(l, ST_StartPoint(l)))
+                  FROM generate_series(1, 50) i,
+                       LATERAL (SELECT ST_MakeLine(ARRAY(
+                           SELECT ST_Point(2.1 + 0.3 * cos(i) + 0.01 * cos(a) * (1 + 0.5 * sin(5 * a)),
+                                           2.1 + 0.3 * sin(i) + 0.01 * sin(a) * (1 + 0.5 * sin(5 * a)), 4326)
+                           FROM generate_series(0, 11) k, LATERAL (SELECT 2 * pi() * k / 12 AS a) q
+                           ORDER BY k)) AS l) s""", (CID,))
+    rows = db.execute("""
+        WITH e AS (SELECT ST_TileEnvelope(7, 64, 63) AS env)
+        SELECT ST_IsPolygonCCW(fast), ST_IsPolygonCCW(ref), ST_HausdorffDistance(fast, ref), ST_IsValid(fast)
+        FROM data.features f, e,
+             LATERAL (SELECT (ST_XMax(env) - ST_XMin(env)) / 4096 AS unit) u,
+             LATERAL (SELECT libs.mvt_geom(f.geom_3857, env, ST_Expand(env, 64 * unit), unit) AS fast,
+                             ST_AsMVTGeom(ST_Simplify(f.geom_3857, unit), env::box2d, 4096, 64, true) AS ref) g
+        WHERE f.collection_id = %s AND f.id LIKE 'star-%%'
+          AND f.geom_3857 @ ST_Expand(env, 64 * unit)""", (CID,)).fetchall()
+    assert len(rows) == 50
+    for fast_ccw, ref_ccw, distance, valid in rows:
+        assert fast_ccw and ref_ccw
+        assert distance <= 1.5 and valid
+
+
+def test_filtered_query_is_the_static_query(db, parcels):
+    """The EXECUTEd query (used with a filter) and the static one build the same tile."""
+    static = anon_tile(db, 0, 0, 0, {"properties": ["owner"]})
+    dynamic = db.execute("SELECT libs.features_tile_sql('TRUE')").fetchone()[0]
+    with db.transaction():
+        db.execute("CREATE TEMP TABLE tile_out (b bytea) ON COMMIT DROP")
+        db.execute("""DO $$
+            DECLARE env geometry := ST_TileEnvelope(0, 0, 0);
+                    unit double precision := (ST_XMax(env) - ST_XMin(env)) / 4096;
+                    out bytea;
+            BEGIN
+                EXECUTE libs.features_tile_sql('TRUE') INTO out
+                    USING 'tiles-db-parcels', env, ST_Expand(env, 64 * unit), unit, ARRAY['owner'], 'tiles-db-parcels';
+                INSERT INTO tile_out VALUES (out);
+            END $$""")
+        executed = bytes(db.execute("SELECT b FROM tile_out").fetchone()[0])
+    assert "AND (TRUE)" in dynamic
+    assert executed == static

@@ -53,7 +53,7 @@ def browser() -> str:
 
 @pytest.fixture(scope="module")
 def features(database_url: str) -> Iterator[str]:
-    """A 4x4-degree square around (0, 0) and a point at (5, 5): the map shows both at zoom 4."""
+    """A 4x4-degree square across the tiles around (0, 0), a point at (5, 5), a 2x2-degree field inside one tile."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("SET search_path TO pgstac, public")
         conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
@@ -64,7 +64,8 @@ def features(database_url: str) -> Iterator[str]:
         conn.execute("INSERT INTO data.collection_meta (collection_id, kind) VALUES (%s, 'features')", (CID,))
         conn.execute("INSERT INTO data.features (collection_id, id, geom, properties) VALUES "
                      "(%s, 'square', ST_MakeEnvelope(-2, -2, 2, 2, 4326), '{\"crop\": \"wheat\"}'), "
-                     "(%s, 'well', ST_Point(5, 5, 4326), '{}')", (CID, CID))
+                     "(%s, 'well', ST_Point(5, 5, 4326), '{}'), "
+                     "(%s, 'field', ST_MakeEnvelope(5, -6, 7, -4, 4326), '{}')", (CID, CID, CID))
         yield CID
         conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
 
@@ -152,6 +153,7 @@ def test_maplibre_renders_the_vector_tiles(chrome, page_url):
     # where MapLibre itself puts the features on screen
     square = chrome.evaluate("JSON.stringify(map.project([0, 0]))")
     well = chrome.evaluate("JSON.stringify(map.project([5, 5]))")
+    field = chrome.evaluate("JSON.stringify(map.project([6, -5]))")
     shot = base64.b64decode(chrome.send("Page.captureScreenshot", format="png")["data"])
     image = Image.open(io.BytesIO(shot)).convert("RGB")
     assert image.size == (SIZE, SIZE)
@@ -162,8 +164,10 @@ def test_maplibre_renders_the_vector_tiles(chrome, page_url):
 
     r, g, b = pixel(square)
     assert r > g + 40 and r > b + 40, (r, g, b)         # the orange fill (#e4572e at 45 % over white)
+    r, g, b = pixel(field)
+    assert r > g + 40 and r > b + 40, (r, g, b)         # a polygon inside one tile (the no-clip path) is filled
     r, g, b = pixel(well)
     assert g > r + 20 and b > r + 20, (r, g, b)         # the teal circle (#2a9d8f)
     assert image.getpixel((8, SIZE - 8)) == (255, 255, 255)   # far from any feature: the white page
     rendered = chrome.evaluate("map.queryRenderedFeatures().map(f => f.properties.id).sort().join(',')")
-    assert set(rendered.split(",")) == {"square", "well"}
+    assert set(rendered.split(",")) == {"square", "well", "field"}

@@ -82,48 +82,78 @@ BEGIN
         RAISE EXCEPTION 'filter is not supported on tiles yet (no CQL2 translator is installed)'
             USING ERRCODE = '22023', HINT = 'request the tile without filter';
     END IF;
-    EXECUTE 'SELECT libs.cql2_to_sql($1, $2)' INTO clause USING filter, collection_id;
+    EXECUTE 'SELECT libs.cql2_to_sql($1, $2, $3)' INTO clause USING filter, collection_id, 'f';
     RETURN clause;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION libs.features_tile_sql(where_extra text DEFAULT NULL) RETURNS text
+-- libs.mvt_geom and libs.mvt_marker are plain SQL expressions WITHOUT a pinned search_path on purpose:
+-- PostgreSQL inlines such functions into the tile query (a SET clause would prevent it, and then every
+-- feature would pay a function call); they name PostGIS schema-qualified instead.
+CREATE OR REPLACE FUNCTION libs.mvt_marker(g geometry, unit double precision) RETURNS geometry
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- What stands in for a feature too small to show at this zoom: a 2-unit square (polygons) or a
+    -- 2-unit segment (lines) at a point on it; points never collapse.
+    SELECT CASE public.st_dimension(g)
+        WHEN 2 THEN public.st_expand(public.st_pointonsurface(g), unit)
+        WHEN 1 THEN public.st_makeline(public.st_pointonsurface(g),
+                                       public.st_translate(public.st_pointonsurface(g), 2 * unit, 0))
+        END;
+$$;
+
+CREATE OR REPLACE FUNCTION libs.mvt_nonempty(g geometry) RETURNS geometry
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$
+    SELECT CASE WHEN public.st_isempty(g) THEN NULL ELSE g END;
+$$;
+
+CREATE OR REPLACE FUNCTION libs.mvt_geom(g geometry, bounds geometry, inner_bounds geometry, unit double precision)
+RETURNS geometry
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- A feature's geometry (EPSG:3857) in tile coordinates (extent 4096, buffer 64), simplified to the grid.
+    -- Fast path, for a feature whose box lies inside the buffered tile (no clipping needed): one affine
+    -- transform to tile units, Douglas-Peucker at one unit, snap to the integer grid, exterior rings
+    -- counter-clockwise in tile coordinates (what ST_AsMVTGeom produces: clockwise on screen, y down).
+    -- Otherwise ST_AsMVTGeom clips. A feature that collapses becomes its marker (libs.mvt_marker).
+    SELECT coalesce(
+        CASE WHEN g OPERATOR(public.@) inner_bounds
+             THEN libs.mvt_nonempty(public.st_forcepolygonccw(public.st_snaptogrid(public.st_simplify(
+                      public.st_affine(g, 1 / unit, 0, 0, -1 / unit, -public.st_xmin(bounds) / unit,
+                                       public.st_ymax(bounds) / unit), 1), 1)))
+             ELSE public.st_asmvtgeom(public.st_simplify(g, unit), bounds::public.box2d, 4096, 64, true) END,
+        public.st_asmvtgeom(libs.mvt_marker(g, unit), bounds::public.box2d, 4096, 64, true));
+$$;
+COMMENT ON FUNCTION libs.mvt_geom(geometry, geometry, geometry, double precision) IS
+    'A feature geometry (EPSG:3857) in MVT tile coordinates: simplified, clipped when needed, never dropped.';
+
+CREATE OR REPLACE FUNCTION libs.jsonb_pick(doc jsonb, keys text[]) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    -- The tile query. $1 collection id, $2 tile envelope (3857), $3 envelope + buffer, $4 one tile unit
-    -- (tile width / 4096, the simplification tolerance), $5 property names (NULL: all), $6 layer name.
-    -- Geometry is simplified to the tile's grid; a feature that would collapse below one unit is kept as a
-    -- 2-unit marker of its own dimension (square or segment) so low zooms never drop features.
+    SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}') FROM jsonb_each(doc) e WHERE e.key = ANY (keys);
+$$;
+
+CREATE OR REPLACE FUNCTION libs.features_tile_sql(where_extra text DEFAULT 'TRUE') RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    -- The tile query with an extra WHERE condition over data.features f (a CQL2 filter), for EXECUTE.
+    -- $1 collection id, $2 tile envelope (3857), $3 envelope + buffer, $4 one tile unit (tile width / 4096),
+    -- $5 property names (NULL: all), $6 layer name. The same query as the static one in api.features_tile.
     SELECT format($q$
         SELECT coalesce(ST_AsMVT(t.*, $6, 4096, 'geom'), ''::bytea)
-        FROM (
-            SELECT coalesce(
-                       ST_AsMVTGeom(ST_Simplify(f.geom_3857, $4), $2::box2d, 4096, 64, true),
-                       ST_AsMVTGeom(CASE ST_Dimension(f.geom_3857)
-                           WHEN 2 THEN ST_Expand(ST_PointOnSurface(f.geom_3857), $4)
-                           WHEN 1 THEN ST_MakeLine(ST_PointOnSurface(f.geom_3857),
-                                                   ST_Translate(ST_PointOnSurface(f.geom_3857), 2 * $4, 0))
-                           END, $2::box2d, 4096, 64, true)) AS geom,
-                   f.id,
-                   CASE WHEN $5 IS NULL THEN f.properties
-                        ELSE (SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb)
-                              FROM jsonb_each(f.properties) e WHERE e.key = ANY ($5)) END AS properties
-            FROM data.features f
-            WHERE f.collection_id = $1 AND f.geom_3857 && $3 %s
-        ) t
-        WHERE t.geom IS NOT NULL $q$,
-        CASE WHEN where_extra IS NULL THEN '' ELSE 'AND (' || where_extra || ')' END);
+        FROM (SELECT libs.mvt_geom(f.geom_3857, $2, $3, $4) AS geom, f.id,
+                     CASE WHEN $5 IS NULL THEN f.properties ELSE libs.jsonb_pick(f.properties, $5) END AS properties
+              FROM data.features f
+              WHERE f.collection_id = $1 AND f.geom_3857 && $3 AND (%s)) t $q$, where_extra);
 $$;
 COMMENT ON FUNCTION libs.features_tile_sql(text) IS
-    'The SQL text of the vector tile query, with an optional extra WHERE condition over data.features f.';
+    'The SQL text of the vector tile query, with an extra WHERE condition over data.features f.';
 
 CREATE OR REPLACE FUNCTION api.features_tile(collection_id text, z int, x int, y int, params jsonb DEFAULT '{}')
 RETURNS bytea
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
 DECLARE
     env geometry;
+    inner_env geometry;
     unit double precision;
+    names text[] := libs.tile_properties(params);
     tile bytea;
-    filter_sql text;
 BEGIN
     PERFORM libs.tile_check(z, x, y);
     IF libs.tileset_type(collection_id, coalesce(params ->> 'tileset', 'WebMercatorQuad-Vector')) <> 'vector' THEN
@@ -132,11 +162,18 @@ BEGIN
     END IF;
     env := ST_TileEnvelope(z, x, y);
     unit := (ST_XMax(env) - ST_XMin(env)) / 4096.0;
+    inner_env := ST_Expand(env, unit * 64);
     IF params -> 'filter' IS NOT NULL AND jsonb_typeof(params -> 'filter') <> 'null' THEN
-        filter_sql := libs.tile_filter_sql(collection_id, params -> 'filter');
+        EXECUTE libs.features_tile_sql(libs.tile_filter_sql(collection_id, params -> 'filter')) INTO tile
+            USING collection_id, env, inner_env, unit, names, collection_id;
+        RETURN tile;
     END IF;
-    EXECUTE libs.features_tile_sql(filter_sql) INTO tile
-        USING collection_id, env, ST_Expand(env, unit * 64), unit, libs.tile_properties(params), collection_id;
+    -- No filter: a static query, so PL/pgSQL keeps its plan. ST_AsMVT skips rows whose geometry is NULL.
+    SELECT coalesce(ST_AsMVT(t.*, features_tile.collection_id, 4096, 'geom'), ''::bytea) INTO tile
+    FROM (SELECT libs.mvt_geom(f.geom_3857, env, inner_env, unit) AS geom, f.id,
+                 CASE WHEN names IS NULL THEN f.properties ELSE libs.jsonb_pick(f.properties, names) END AS properties
+          FROM data.features f
+          WHERE f.collection_id = features_tile.collection_id AND f.geom_3857 && inner_env) t;
     RETURN tile;
 END
 $$;

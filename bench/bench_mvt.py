@@ -1,0 +1,226 @@
+"""MVT benchmark: our vector tiles vs tipg vs the raw SQL of the same tile, 100,000 polygons, zooms 8 to 14.
+
+One run, one database, one table (data.features): the gateway (one uvicorn process) serves
+/collections/bench-mvt/tiles/WebMercatorQuad/{z}/{x}/{y}; tipg (from PyPI, in its own venv under .local/bench/tipg,
+one uvicorn process) serves /collections/data.features/tiles/WebMercatorQuad/{z}/{x}/{y} of the same rows
+(?collection_id=bench-mvt, the same attributes: id + the jsonb properties, buffer 64, no feature limit);
+"raw SQL" is `SELECT api.features_tile(...)` over one direct psycopg connection (prepared statement).
+For every zoom: the median latency of each tile requested one after another, and throughput with
+CONCURRENCY client threads. Prints a table; nothing is asserted.
+
+Usage: DATABASE_URL=postgresql://... python bench/bench_mvt.py   (`make bench` sets DATABASE_URL)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import mapbox_vector_tile
+import morecantile
+import psycopg
+from psycopg.types.json import Jsonb
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from scripts.migrate import migrate  # noqa: E402
+
+DSN = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5439/stapi")
+CID = "bench-mvt"
+N = 100_000
+ZOOMS = range(8, 15)
+TILES_PER_ZOOM = int(os.environ.get("BENCH_TILES", "15"))
+ROUNDS = 3                       # each tile is timed this many times (sequentially); the median is reported
+CONCURRENCY = 8
+THROUGHPUT_REQUESTS = int(os.environ.get("BENCH_REQUESTS", "120"))
+TIPG_VERSION = "1.6.1"
+TIPG_VENV = ROOT / ".local" / "bench" / "tipg"
+WMQ = morecantile.tms.get("WebMercatorQuad")
+# 317 x 316 cells of 0.0158 degrees (about 1.1 x 1.7 km) over 5 x 5 degrees in central Europe
+GRID, CELL, LON0, LAT0 = 317, 0.0158, 8.0, 47.0
+
+LOAD_SQL = """
+INSERT INTO data.features (collection_id, id, geom, datetime, properties)
+SELECT %(cid)s, 'p' || i,
+       ST_MakePolygon(ST_AddPoint(line, ST_StartPoint(line))),
+       timestamptz '2024-01-01' + (i %% 365) * interval '1 day',
+       jsonb_build_object('crop', (ARRAY['wheat', 'maize', 'rye', 'barley', 'oat'])[1 + i %% 5],
+                          'ph', round((5 + (i %% 30) / 10.0)::numeric, 1),
+                          'farmer', 'farmer-' || (i %% 500), 'area_ha', 40 + i %% 60)
+FROM generate_series(0, %(n)s - 1) i,
+     LATERAL (SELECT %(lon0)s + (i %% %(grid)s) * %(cell)s + %(cell)s / 2 AS cx,
+                     %(lat0)s + (i / %(grid)s) * %(cell)s + %(cell)s / 2 AS cy) c,
+     LATERAL (SELECT ST_SetSRID(ST_MakeLine(ARRAY(
+                  SELECT ST_MakePoint(c.cx + 0.006 * cos(a) * (0.8 + 0.2 * sin(7 * a + i)),
+                                      c.cy + 0.006 * sin(a) * (0.8 + 0.2 * cos(5 * a + i)))
+                  FROM generate_series(0, 8) k, LATERAL (SELECT 2 * pi() * k / 9 AS a) q ORDER BY k)), 4326)
+              AS line) l
+"""
+
+
+def load(conn: psycopg.Connection) -> None:
+    """The bench collection: 100,000 nine-vertex polygons with four properties (skipped when present)."""
+    count = conn.execute("SELECT count(*) FROM data.features WHERE collection_id = %s", (CID,)).fetchone()
+    if count and count[0] == N:
+        return
+    print(f"loading {N:,} polygons into collection {CID} ...", flush=True)
+    conn.execute("SET search_path TO pgstac, public")
+    conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
+    conn.execute("SELECT pgstac.create_collection(%s)", (Jsonb({
+        "type": "Collection", "stac_version": "1.0.0", "id": CID, "description": "MVT benchmark polygons",
+        "license": "CC0-1.0", "links": [],
+        "extent": {"spatial": {"bbox": [[LON0, LAT0, LON0 + GRID * CELL, LAT0 + N / GRID * CELL]]},
+                   "temporal": {"interval": [["2024-01-01T00:00:00Z", "2024-12-31T00:00:00Z"]]}}}),))
+    conn.execute("INSERT INTO data.collection_meta (collection_id, kind) VALUES (%s, 'features')", (CID,))
+    conn.execute(LOAD_SQL, {"cid": CID, "n": N, "grid": GRID, "cell": CELL, "lon0": LON0, "lat0": LAT0})
+    conn.execute("ANALYZE data.features")
+
+
+def sample_tiles(z: int) -> list[tuple[int, int, int]]:
+    """Up to TILES_PER_ZOOM tiles of zoom z inside the data's extent (seeded, so every run is the same)."""
+    west, south = LON0 + CELL, LAT0 + CELL
+    east, north = LON0 + (GRID - 1) * CELL, LAT0 + (N // GRID - 1) * CELL
+    tiles = [(t.z, t.x, t.y) for t in WMQ.tiles(west, south, east, north, [z])]
+    return random.Random(z).sample(tiles, min(TILES_PER_ZOOM, len(tiles)))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def tipg_python() -> Path:
+    python = TIPG_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"installing tipg=={TIPG_VERSION} into {TIPG_VENV} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(TIPG_VENV)], check=True)
+        subprocess.run([str(TIPG_VENV / "bin" / "pip"), "install", "-q", f"tipg=={TIPG_VERSION}", "uvicorn"],
+                       check=True)
+    return python
+
+
+@contextmanager
+def server(python: Path | str, app: str, env: dict[str, str], health: str) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([str(python), "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+                             "--log-level", "warning"], cwd=ROOT, env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(url + health, timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{app} did not start: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def median_ms(fn: Callable[[tuple[int, int, int]], bytes], tiles: list[tuple[int, int, int]]) -> tuple[float, int]:
+    """Median latency (ms) over all tiles and rounds, and the mean tile size (bytes)."""
+    times, sizes = [], []
+    for tile in tiles:
+        fn(tile)   # warm: plans, caches
+        for _ in range(ROUNDS):
+            t0 = time.perf_counter()
+            body = fn(tile)
+            times.append((time.perf_counter() - t0) * 1000)
+        sizes.append(len(body))
+    return statistics.median(times), int(statistics.mean(sizes))
+
+
+def throughput(url_for: Callable[[tuple[int, int, int]], str], tiles: list[tuple[int, int, int]]) -> float:
+    """Tiles per second with CONCURRENCY threads, each with its own keep-alive client."""
+    jobs = [tiles[i % len(tiles)] for i in range(THROUGHPUT_REQUESTS)]
+    clients = [httpx.Client(timeout=120) for _ in range(CONCURRENCY)]
+
+    def fetch(i: int) -> int:
+        r = clients[i % CONCURRENCY].get(url_for(jobs[i]))
+        r.raise_for_status()
+        return len(r.content)
+
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        t0 = time.perf_counter()
+        list(pool.map(fetch, range(len(jobs))))
+        elapsed = time.perf_counter() - t0
+    for c in clients:
+        c.close()
+    return len(jobs) / elapsed
+
+
+def feature_count(body: bytes) -> int:
+    return sum(len(layer["features"]) for layer in mapbox_vector_tile.decode(body).values()) if body else 0
+
+
+def main() -> int:
+    migrate(DSN)
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        load(conn)
+    env = {"DATABASE_URL": DSN, "STAPI_POOL_MAX": "20"}
+    tipg_env = {"DATABASE_URL": DSN, "TIPG_DB_SCHEMAS": '["data"]', "TIPG_DB_TABLES": '["data.features"]',
+                "TIPG_MAX_FEATURES_PER_TILE": "1000000", "TIPG_TILE_BUFFER": "64", "TIPG_DB_SPATIAL_EXTENT": "false",
+                "TIPG_DB_DATETIME_EXTENT": "false", "TIPG_DB_MAX_CONN_SIZE": "20"}
+    ours_tile = f"/collections/{CID}/tiles/WebMercatorQuad/{{}}/{{}}/{{}}"
+    tipg_tile = (f"/collections/data.features/tiles/WebMercatorQuad/{{}}/{{}}/{{}}"
+                 f"?collection_id={CID}&geom-column=geom&properties=id,properties")
+    rows = []
+    with server(sys.executable, "api_gateway.app:app", env, "/healthz") as ours, \
+            server(tipg_python(), "tipg.main:app", tipg_env, "/healthz") as tipg, \
+            psycopg.connect(DSN, autocommit=True) as sql, httpx.Client(timeout=120) as client:
+        def raw(t: tuple[int, int, int]) -> bytes:
+            return bytes(sql.execute("SELECT api.features_tile(%s, %s, %s, %s, '{}'::jsonb)", (CID, *t),
+                                     prepare=True).fetchone()[0])
+
+        def ours_get(t: tuple[int, int, int]) -> bytes:
+            return client.get(ours + ours_tile.format(*t)).content
+
+        def tipg_get(t: tuple[int, int, int]) -> bytes:
+            return client.get(tipg + tipg_tile.format(*t)).content
+
+        for z in ZOOMS:
+            tiles = sample_tiles(z)
+            counts = (feature_count(ours_get(tiles[0])), feature_count(tipg_get(tiles[0])))
+            raw_ms, size = median_ms(raw, tiles)
+            ours_ms, _ = median_ms(ours_get, tiles)
+            tipg_ms, tipg_size = median_ms(tipg_get, tiles)
+            ours_tps = throughput(lambda t: ours + ours_tile.format(*t), tiles)
+            tipg_tps = throughput(lambda t: tipg + tipg_tile.format(*t), tiles)
+            rows.append((z, len(tiles), counts, size, tipg_size, raw_ms, ours_ms, tipg_ms, ours_tps, tipg_tps))
+            print_row(rows[-1])
+    return 0
+
+
+HEADER = (f"{'z':>3} {'tiles':>5} {'features ours/tipg':>18} {'KB ours':>8} {'KB tipg':>8} {'raw SQL ms':>10} "
+          f"{'ours ms':>8} {'tipg ms':>8} {'ours-raw':>8} {'ours tile/s':>11} {'tipg tile/s':>11} {'x tipg':>7}")
+
+
+def print_row(row: tuple) -> None:
+    z, n, (fo, ft), size, tipg_size, raw_ms, ours_ms, tipg_ms, ours_tps, tipg_tps = row
+    if z == ZOOMS[0]:
+        print(f"\nMVT, {N:,} polygons, medians of {ROUNDS} rounds, throughput with {CONCURRENCY} threads\n{HEADER}")
+    print(f"{z:>3} {n:>5} {f'{fo}/{ft}':>18} {size / 1024:>8.1f} {tipg_size / 1024:>8.1f} {raw_ms:>10.2f} "
+          f"{ours_ms:>8.2f} {tipg_ms:>8.2f} {ours_ms - raw_ms:>+8.2f} {ours_tps:>11.0f} {tipg_tps:>11.0f} "
+          f"{ours_tps / tipg_tps:>6.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
