@@ -2,11 +2,16 @@
 -- `make migrate` applies these files in this order (psql users: \i db/src/manifest.sql).
 -- One file per resource per layer; keep each under ~400 lines.
 \ir libs/core.sql
+\ir libs/cql2.sql
+\ir libs/cql2_ops.sql
 \ir api/core.sql
 \ir api/stac.sql
 \ir api/stac_items.sql
 \ir api/stac_write.sql
 \ir api/features.sql
+\ir api/features_meta.sql
+\ir api/features_write.sql
+\ir api/features_aggregate.sql
 \ir api/features_tiles.sql
 \ir api/tile_matrix_sets.sql
 \ir api/tilesets.sql

@@ -1,0 +1,159 @@
+-- Feature collections: what is derived from the data and kept current as features change
+-- (statement-level triggers on data.features): the STAC extent and the property kinds (queryables).
+-- Also the CRS helper and collection creation.
+
+CREATE OR REPLACE FUNCTION libs.crs_srid(crs text) RETURNS int
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
+DECLARE
+    c text := trim(coalesce(crs, ''));
+    code text;
+    v_srid int;
+BEGIN
+    IF c = '' OR c ~* '(CRS84|OGC:1\.3:CRS84|crs/OGC/1\.3/CRS84)$' THEN RETURN 4326; END IF;
+    code := coalesce((regexp_match(c, '^(?:EPSG|epsg):+(\d+)$'))[1],
+                     (regexp_match(c, '^urn:ogc:def:crs:EPSG:[\d.]*:(\d+)$', 'i'))[1],
+                     (regexp_match(c, '^https?://www\.opengis\.net/def/crs/EPSG/[\d.]+/(\d+)$', 'i'))[1],
+                     (regexp_match(c, '^(\d+)$'))[1]);
+    IF code IS NULL THEN
+        RAISE EXCEPTION 'CRS % is not understood', crs USING ERRCODE = '22023',
+            HINT = 'give an EPSG code: EPSG:7755, urn:ogc:def:crs:EPSG::32643 or http://www.opengis.net/def/crs/EPSG/0/4326';
+    END IF;
+    SELECT s.srid INTO v_srid FROM public.spatial_ref_sys s WHERE s.auth_name = 'EPSG' AND s.auth_srid = code::int;
+    IF v_srid IS NULL THEN
+        RAISE EXCEPTION 'CRS EPSG:% is not known to PostGIS', code USING ERRCODE = '22023';
+    END IF;
+    RETURN v_srid;
+END
+$$;
+COMMENT ON FUNCTION libs.crs_srid(text) IS
+    'The PostGIS SRID of a CRS given as EPSG:n, urn:ogc:def:crs:EPSG::n, an OGC CRS URI or CRS84 (-> 4326).';
+
+-- Writes the collection's STAC extent from data.feature_collections (bbox, time range).
+CREATE OR REPLACE FUNCTION libs.features_write_extent(cid text) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgstac, public AS $$
+    UPDATE pgstac.collections c
+    SET content = c.content || jsonb_build_object('extent', jsonb_build_object(
+        'spatial', jsonb_build_object('bbox', jsonb_build_array(coalesce(to_jsonb(fc.bbox), '[-180, -90, 180, 90]'))),
+        'temporal', jsonb_build_object('interval', jsonb_build_array(jsonb_build_array(
+            to_char(fc.time_min AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+            to_char(fc.time_max AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))))) 
+    FROM data.feature_collections fc
+    WHERE fc.collection_id = cid AND c.id = cid;
+$$;
+
+-- Recomputes extent and property kinds of a collection from all its features.
+CREATE OR REPLACE FUNCTION libs.features_refresh(cid text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    UPDATE data.feature_collections fc SET
+        bbox = (SELECT ARRAY[public.st_xmin(e), public.st_ymin(e), public.st_xmax(e), public.st_ymax(e)]
+                FROM (SELECT public.st_extent(f.geom)::public.geometry AS e FROM data.features f
+                      WHERE f.collection_id = cid) x WHERE e IS NOT NULL),
+        (time_min, time_max) = (SELECT min(f.datetime), max(coalesce(f.end_datetime, f.datetime))
+                                FROM data.features f WHERE f.collection_id = cid),
+        property_kinds = coalesce((SELECT jsonb_object_agg(key, kind) FROM (
+            SELECT key, libs.kind_agg(kind) AS kind FROM (
+                SELECT DISTINCT e.key, libs.jsonb_kind(e.value) AS kind
+                FROM data.features f, jsonb_each(f.properties) e WHERE f.collection_id = cid) d GROUP BY key) k), '{}'),
+        updated_at = now()
+    WHERE fc.collection_id = cid;
+    PERFORM libs.features_write_extent(cid);
+END
+$$;
+COMMENT ON FUNCTION libs.features_refresh(text) IS
+    'Recomputes a feature collection''s STAC extent and property kinds (queryables) from its features.';
+
+-- After INSERT: widen extent and kinds by the new rows (no rescan of the collection).
+CREATE OR REPLACE FUNCTION libs.features_after_insert() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT n.collection_id AS cid, public.st_extent(n.geom)::public.geometry AS e, min(n.datetime) AS t0,
+               max(coalesce(n.end_datetime, n.datetime)) AS t1
+        FROM new_rows n GROUP BY n.collection_id
+    LOOP
+        INSERT INTO data.feature_collections (collection_id) VALUES (r.cid) ON CONFLICT DO NOTHING;
+        UPDATE data.feature_collections fc SET
+            bbox = CASE WHEN fc.bbox IS NULL THEN ARRAY[public.st_xmin(r.e), public.st_ymin(r.e), public.st_xmax(r.e), public.st_ymax(r.e)]
+                ELSE ARRAY[least(fc.bbox[1], public.st_xmin(r.e)), least(fc.bbox[2], public.st_ymin(r.e)),
+                           greatest(fc.bbox[3], public.st_xmax(r.e)), greatest(fc.bbox[4], public.st_ymax(r.e))] END,
+            time_min = least(fc.time_min, r.t0), time_max = greatest(fc.time_max, r.t1),
+            property_kinds = fc.property_kinds || coalesce((
+                SELECT jsonb_object_agg(k.key, libs.kind_merge(fc.property_kinds ->> k.key, k.kind))
+                FROM (SELECT key, libs.kind_agg(kind) AS kind FROM (
+                        SELECT DISTINCT e.key, libs.jsonb_kind(e.value) AS kind
+                        FROM new_rows n, jsonb_each(n.properties) e WHERE n.collection_id = r.cid) d
+                      GROUP BY key) k), '{}'),
+            updated_at = now()
+        WHERE fc.collection_id = r.cid;
+        PERFORM libs.features_write_extent(r.cid);
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+-- After UPDATE or DELETE: recompute from the collection's features (an extent may shrink).
+CREATE OR REPLACE FUNCTION libs.features_after_change() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+    cid text;
+BEGIN
+    FOR cid IN SELECT DISTINCT o.collection_id FROM old_rows o
+               WHERE EXISTS (SELECT 1 FROM data.feature_collections fc WHERE fc.collection_id = o.collection_id)
+    LOOP
+        PERFORM libs.features_refresh(cid);
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER features_after_insert AFTER INSERT ON data.features
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION libs.features_after_insert();
+CREATE OR REPLACE TRIGGER features_after_update AFTER UPDATE ON data.features
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION libs.features_after_change();
+CREATE OR REPLACE TRIGGER features_after_delete AFTER DELETE ON data.features
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION libs.features_after_change();
+
+-- Creates (or, with force, replaces) a feature collection: the pgSTAC collection, its kind and source CRS.
+CREATE OR REPLACE FUNCTION api.features_collection_create(body jsonb, params jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
+DECLARE
+    cid text := body ->> 'id';
+    kind text;
+    v_srid int := libs.crs_srid(coalesce(params ->> 'crs', body -> 'crs' -> 'properties' ->> 'name'));
+    doc jsonb;
+BEGIN
+    PERFORM libs.require_writer();
+    IF cid IS NULL OR cid !~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' THEN
+        RAISE EXCEPTION 'collection id % is not valid', coalesce(cid, '(missing)') USING ERRCODE = '22023',
+            HINT = 'letters, digits, dot, underscore and hyphen, starting with a letter or digit';
+    END IF;
+    SELECT m.kind INTO kind FROM data.collection_meta m WHERE m.collection_id = cid;
+    IF kind IS NULL AND EXISTS (SELECT 1 FROM pgstac.collections c WHERE c.id = cid) THEN kind := 'stac'; END IF;
+    IF kind IS NOT NULL AND (kind <> 'features' OR NOT coalesce((params ->> 'force')::boolean, false)) THEN
+        RAISE EXCEPTION 'collection % already exists (kind %)', cid, kind USING ERRCODE = '23505',
+            HINT = CASE WHEN kind = 'features' THEN 'use force to replace it' ELSE 'choose another id' END;
+    END IF;
+    DELETE FROM pgstac.collections c WHERE c.id = cid;
+    doc := jsonb_build_object('type', 'Collection', 'stac_version', '1.0.0', 'id', cid,
+        'description', coalesce(body ->> 'description', body ->> 'title', 'Feature collection ' || cid),
+        'license', 'other', 'links', '[]'::jsonb,
+        'extent', '{"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[null, null]]}}'::jsonb)
+        || (body - 'type' - 'features' - 'crs' - 'datetime_property' - 'end_datetime_property'
+                 - 'stac_version' - 'id' - 'extent' - 'links' - 'numberMatched' - 'numberReturned');
+    PERFORM pgstac.create_collection(doc);
+    INSERT INTO data.collection_meta (collection_id, kind, source_crs)
+    VALUES (cid, 'features', (SELECT auth_name || ':' || auth_srid FROM public.spatial_ref_sys WHERE spatial_ref_sys.srid = v_srid));
+    INSERT INTO data.feature_collections (collection_id, datetime_property, end_datetime_property)
+    VALUES (cid, coalesce(params ->> 'datetime_property', body ->> 'datetime_property'),
+            coalesce(params ->> 'end_datetime_property', body ->> 'end_datetime_property'));
+    RETURN (SELECT content FROM pgstac.collections WHERE id = cid);
+END
+$$;
+COMMENT ON FUNCTION api.features_collection_create(jsonb, jsonb) IS
+    'Creates a feature collection from a STAC collection body or a GeoJSON FeatureCollection (id required): '
+    'the pgSTAC collection, data.collection_meta(kind features, source_crs). params: crs (EPSG:n; else the '
+    'body''s crs member; else CRS84), force (replace an existing feature collection), datetime_property. '
+    'An existing collection: 23505 (409). Its extent then follows the data.';
