@@ -2,13 +2,7 @@
 -- the queryables. The STAC team's dispatchers call these for collections of kind 'features' or 'hybrid'.
 -- Writes: api/features_write.sql; aggregations and facets: api/features_aggregate.sql.
 
-CREATE OR REPLACE FUNCTION libs.url_encode(s text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    SELECT coalesce(string_agg(CASE WHEN ch ~ '^[A-Za-z0-9_.~-]$' THEN ch
-        ELSE upper(regexp_replace(encode(convert_to(ch, 'UTF8'), 'hex'), '(..)', '%\1', 'g')) END, '' ORDER BY i), '')
-    FROM regexp_split_to_table(s, '') WITH ORDINALITY AS c(ch, i);
-$$;
-COMMENT ON FUNCTION libs.url_encode(text) IS 'Percent-encodes a string for a URL query (RFC 3986 unreserved kept).';
+-- libs.url_encode(text) is defined in api/stac.sql.
 
 -- The feature collection behind an id, or a 404: {"kind", "kinds" (property kinds), "datetime_property"}.
 CREATE OR REPLACE FUNCTION libs.features_collection(collection_id text) RETURNS jsonb
