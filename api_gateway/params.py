@@ -148,7 +148,7 @@ def parse_filter(value: str | dict[str, Any] | None, lang: str | None = None,
         else:
             expr = cql2.parse_text(value)
         expr.validate()
-    except (cql2.ParseError, cql2.ValidationError, ValueError, TypeError) as e:
+    except Exception as e:  # cql2 raises a bare Exception for JSON that matches no CQL2 expression
         raise BadRequest(f"filter is not valid CQL2: {str(e).strip()}") from None
     out: dict[str, Any] = expr.to_json()
     return out

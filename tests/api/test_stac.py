@@ -123,3 +123,122 @@ def test_writes_need_a_token_and_duplicates_conflict(http, loaded):
     assert http.post(f"/collections/{loaded}/items", json=item, headers=AUTH).status_code == 409
     assert http.delete(f"/collections/{loaded}/items/item-999", headers=AUTH).status_code == 204
     assert http.get(f"/collections/{loaded}/items/item-999").status_code == 404
+
+
+def test_get_and_post_search_agree(http, loaded):
+    get = http.get("/search", params={"collections": loaded, "bbox": "-100,-5,100,5",
+                                      "datetime": "2024-01-05T00:00:00Z/2024-01-20T00:00:00Z", "limit": 50}).json()
+    post = http.post("/search", json={"collections": [loaded], "bbox": [-100, -5, 100, 5],
+                                      "datetime": "2024-01-05T00:00:00Z/2024-01-20T00:00:00Z", "limit": 50}).json()
+    assert ids(get) == ids(post) and 0 < len(ids(get)) < N
+
+
+@pytest.mark.parametrize("datetime,expected", [
+    ("2024-01-03T00:00:00Z", ["item-002"]),
+    ("../2024-01-02T00:00:00Z", ["item-000", "item-001"]),
+    ("2024-01-22T00:00:00Z/..", ["item-021", "item-022"]),
+    ("2024-01-22T00:00:00Z/", ["item-021", "item-022"]),
+])
+def test_datetime_instants_and_open_intervals(http, loaded, datetime, expected):
+    doc = http.get("/search", params={"collections": loaded, "datetime": datetime}).json()
+    assert sorted(ids(doc)) == expected
+
+
+def test_six_number_bbox_and_intersects(http, loaded):
+    six = http.get("/search", params={"collections": loaded, "bbox": "-176,-3,-100,-170,3,100"}).json()
+    assert sorted(ids(six)) == ["item-000"]
+    geom = {"type": "Polygon", "coordinates": [[[-176, -3], [-170, -3], [-170, 3], [-176, 3], [-176, -3]]]}
+    post = http.post("/search", json={"collections": [loaded], "intersects": geom}).json()
+    assert ids(post) == ["item-000"]
+
+
+@pytest.mark.parametrize("flt,lang", [
+    ("S_INTERSECTS(geometry, POLYGON((-176 -3, -170 -3, -170 3, -176 3, -176 -3)))", "cql2-text"),
+    ("S_INTERSECTS(geometry, MULTIPOINT((-175 -2), (0 50)))", "cql2-text"),
+    ("S_INTERSECTS(geometry, LINESTRING(-176 -2, -174 -2))", "cql2-text"),
+    ("S_INTERSECTS(geometry, POINT(-175 -2))", "cql2-text"),
+    ("S_INTERSECTS(geometry, BBOX(-176, -3, -174, 3))", "cql2-text"),
+    ('{"op": "s_intersects", "args": [{"property": "geometry"}, {"type": "Point", "coordinates": [-175, -2]}]}',
+     "cql2-json"),
+])
+def test_spatial_filters(http, loaded, flt, lang):
+    doc = http.get("/search", params={"collections": loaded, "filter": flt, "filter-lang": lang}).json()
+    assert ids(doc) == ["item-000"], doc
+
+
+def test_filter_text_and_json_in_post(http, loaded):
+    text = http.post("/search", json={"collections": [loaded], "filter-lang": "cql2-text", "limit": 50,
+                                      "filter": "platform = 'sentinel-2a' AND cloud BETWEEN 10 AND 40"}).json()
+    js = http.post("/search", json={"collections": [loaded], "limit": 50, "filter": {"op": "and", "args": [
+        {"op": "=", "args": [{"property": "platform"}, "sentinel-2a"]},
+        {"op": "between", "args": [{"property": "cloud"}, 10, 40]}]}}).json()
+    assert ids(text) == ids(js) and len(ids(text)) > 0
+    assert all(f["properties"]["platform"] == "sentinel-2a" for f in text["features"])
+    crs = http.get("/search", params={"collections": loaded, "filter": "cloud < 10",
+                                      "filter-crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"})
+    assert crs.status_code == 200 and len(ids(crs.json())) == 3
+
+
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+def test_sortby_numeric_property_both_ways(http, loaded, direction):
+    sign = "-" if direction == "desc" else "+"
+    get = http.get("/search", params={"collections": loaded, "sortby": f"{sign}cloud", "limit": 50}).json()
+    post = http.post("/search", json={"collections": [loaded], "limit": 50,
+                                      "sortby": [{"field": "properties.cloud", "direction": direction}]}).json()
+    clouds = [f["properties"]["cloud"] for f in get["features"]]
+    assert clouds == sorted(clouds, reverse=direction == "desc") and len(clouds) == N
+    assert [f["properties"]["cloud"] for f in post["features"]] == clouds
+
+
+def test_fields_include_and_exclude(http, loaded):
+    inc = http.post("/search", json={"collections": [loaded], "limit": 1,
+                                     "fields": {"include": ["properties.cloud"]}}).json()["features"][0]
+    assert set(inc) <= {"id", "collection", "type", "links", "properties"} and inc["properties"] == {"cloud": inc["properties"]["cloud"]}
+    exc = http.get("/search", params={"collections": loaded, "limit": 1, "fields": "-assets,-properties.platform"})
+    feature = exc.json()["features"][0]
+    assert "assets" not in feature and "platform" not in feature["properties"] and "geometry" in feature
+
+
+def test_prefer_planned_count_and_no_prefer(http, loaded):
+    r = http.get(f"/collections/{loaded}/items", params={"limit": 2}, headers={"Prefer": "count=planned"})
+    assert r.status_code == 200 and r.headers["preference-applied"] == "count=planned"
+    assert r.headers["content-range"].startswith("items 0-1/")
+    assert "content-range" not in http.get("/search", params={"limit": 2}).headers
+
+
+def test_limit_is_clamped_not_rejected(http, loaded):
+    r = http.get("/search", params={"collections": loaded, "limit": 1_000_000})
+    assert r.status_code == 200 and r.json()["numberReturned"] == N
+
+
+@pytest.mark.parametrize("body", [
+    b"{not json", b"[1, 2]", b'{"bbox": "1,2,3,4"}', b'{"limit": 0}', b'{"limit": "ten"}', b'{"fields": null}',
+    b'{"datetime": "2024-13-01T00:00:00Z"}', b'{"sortby": [{"field": "x", "direction": "sideways"}]}',
+    b'{"filter": {"op": "nope"}}', b'{"intersects": {"type": "Point"}}', b'{"query": {"a": {"eq": 1}}}',
+    b'{"filter": "cloud < 10", "filter-crs": "EPSG:3857"}', b'{"filter": "x = 1", "filter-lang": "cql3"}',
+])
+def test_malformed_post_bodies_are_400(http, loaded, body):
+    r = http.post("/search", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text[:300]
+    assert r.json()["code"] == "BadRequest" and r.json()["description"]
+
+
+def test_items_paging_links_stay_on_the_items_path(http, loaded):
+    doc = http.get(f"/api/v2/collections/{loaded}/items", params={"limit": 20}).json()
+    nxt = [link["href"] for link in doc["links"] if link["rel"] == "next"][0]
+    assert f"/api/v2/collections/{loaded}/items?" in nxt
+    second = http.get(nxt).json()
+    assert second["numberReturned"] == N - 20
+    prev = [link["href"] for link in second["links"] if link["rel"] == "prev"][0]
+    assert ids(http.get(prev).json()) == ids(doc)
+
+
+def test_queryables(http, loaded):
+    for path in ("/queryables", f"/collections/{loaded}/queryables"):
+        r = http.get(path)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/schema+json")
+        schema = r.json()
+        assert schema["$schema"] == "https://json-schema.org/draft/2019-09/schema"
+        assert schema["$id"] == f"{http.base_url}{path}".replace("//q", "/q").replace("//c", "/c")
+        assert schema["type"] == "object" and "cloud" in schema["properties"]
+    assert http.get("/collections/nope/queryables").status_code == 404

@@ -52,3 +52,29 @@ def test_json_merge_patch_and_url_encode(db):
                                                          '{"a": {"b": null, "e": 4}, "d": [1]}')""").fetchone()[0]
     assert patched == {"a": {"c": 2, "e": 4}, "d": [1]}
     assert db.execute("SELECT libs.url_encode('a b/ü')").fetchone()[0] == "a%20b%2F%C3%BC"
+
+
+def test_upgrade_from_the_first_release_leaves_no_ambiguous_overloads(db):
+    """Earlier releases had libs.stac_item(jsonb) and libs.stac_collection(jsonb, text): the repeatable
+    source drops them, so calls with fewer arguments never become ambiguous on an upgraded database."""
+    from scripts.migrate import manifest_files
+
+    db.execute("CREATE OR REPLACE FUNCTION libs.stac_item(item jsonb) RETURNS jsonb LANGUAGE sql AS 'SELECT item'")
+    db.execute("CREATE OR REPLACE FUNCTION libs.stac_collection(content jsonb, kind text) RETURNS jsonb "
+               "LANGUAGE sql AS 'SELECT content'")
+    with db.transaction():
+        for path in manifest_files():
+            db.execute(path.read_text())
+    overloaded = db.execute("""SELECT proname FROM pg_proc WHERE pronamespace IN ('libs'::regnamespace, 'api'::regnamespace)
+                               AND proname LIKE '%stac%' GROUP BY proname HAVING count(*) > 1""").fetchall()
+    assert overloaded == []
+
+
+def test_demo_step_is_idempotent(db, database_url):
+    from scripts import demo_stac
+
+    demo_stac.load(database_url)
+    demo_stac.load(database_url)
+    doc = db.execute("SELECT api.search('{\"collections\": [\"demo-stac\"], \"limit\": 10}')").fetchone()[0]
+    assert doc["numberMatched"] == 6
+    db.execute("SELECT pgstac.delete_collection('demo-stac')")

@@ -72,7 +72,9 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     FROM data.collection_links l WHERE l.kind = coalesce(stac_kind_links.kind, 'stac');
 $$;
 
-CREATE OR REPLACE FUNCTION libs.stac_collection(content jsonb, kind text) RETURNS jsonb
+DROP FUNCTION IF EXISTS libs.stac_collection(jsonb, text);  -- the two-argument version of the first release
+CREATE OR REPLACE FUNCTION libs.stac_collection(content jsonb, kind text, with_defaults boolean DEFAULT true)
+RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     -- A stored collection document with the links of this surface: self, root, parent, the links of its
     -- kind; the links it was stored with stay, except those whose rel we generate. Members a STAC
@@ -84,10 +86,12 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
                    libs.link('parent', libs.url(''), 'application/json', 'Root catalog'))
                || libs.stac_kind_links(content ->> 'id', kind) AS links
     )
-    SELECT jsonb_build_object('type', 'Collection', 'stac_version', '1.0.0', 'description', content ->> 'id',
-                              'license', 'other',
-                              'extent', '{"spatial": {"bbox": [[-180, -90, 180, 90]]},
-                                          "temporal": {"interval": [[null, null]]}}'::jsonb)
+    SELECT CASE WHEN with_defaults THEN
+               jsonb_build_object('type', 'Collection', 'stac_version', '1.0.0', 'description', content ->> 'id',
+                                  'license', 'other',
+                                  'extent', '{"spatial": {"bbox": [[-180, -90, 180, 90]]},
+                                              "temporal": {"interval": [[null, null]]}}'::jsonb)
+               ELSE '{}' END
         || content || jsonb_build_object('links', ours.links || coalesce((
         SELECT jsonb_agg(l ORDER BY n)
         FROM jsonb_array_elements(CASE WHEN jsonb_typeof(content -> 'links') = 'array'
@@ -153,7 +157,7 @@ BEGIN
     res := pgstac.collection_search(body);
     RETURN jsonb_build_object(
         'collections', coalesce((
-            SELECT jsonb_agg(libs.stac_collection(c, coalesce(m.kind, 'stac')) ORDER BY n)
+            SELECT jsonb_agg(libs.stac_collection(c, coalesce(m.kind, 'stac'), NOT params ? 'fields') ORDER BY n)
             FROM jsonb_array_elements(res -> 'collections') WITH ORDINALITY AS s(c, n)
             LEFT JOIN data.collection_meta m ON m.collection_id = c ->> 'id'), '[]'),
         'links', libs.stac_page_links('collections', params -> 'query', (res ->> 'numberMatched')::bigint,

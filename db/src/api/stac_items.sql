@@ -25,6 +25,20 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT SET search_path = pg_catalog AS $$
     FROM b;
 $$;
 
+CREATE OR REPLACE FUNCTION libs.stac_cql2(expr jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    -- cql2-json as pgSTAC reads it: a BBOX literal ({"bbox": [...]}) becomes a GeoJSON geometry.
+    SELECT CASE
+        WHEN jsonb_typeof(expr) = 'object' AND jsonb_typeof(expr -> 'bbox') = 'array'
+             AND NOT expr ? 'op' AND NOT expr ? 'type' THEN libs.stac_bbox_geometry(expr -> 'bbox')
+        WHEN jsonb_typeof(expr) = 'object' THEN
+            (SELECT coalesce(jsonb_object_agg(key, libs.stac_cql2(value)), '{}') FROM jsonb_each(expr))
+        WHEN jsonb_typeof(expr) = 'array' THEN
+            (SELECT coalesce(jsonb_agg(libs.stac_cql2(value) ORDER BY n), '[]')
+             FROM jsonb_array_elements(expr) WITH ORDINALITY AS t(value, n))
+        ELSE expr END;
+$$;
+
 CREATE OR REPLACE FUNCTION libs.stac_request_body(params jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     -- The STAC POST-search members of params (what a next/prev POST link repeats); nothing else passes.
@@ -43,7 +57,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
                'exclude', coalesce(params -> 'fields' -> 'exclude', '[]') - 'id' - 'collection')) ELSE '{}' END
         || CASE WHEN params ? 'bbox' AND NOT params ? 'intersects'
                 THEN jsonb_build_object('intersects', libs.stac_bbox_geometry(params -> 'bbox')) ELSE '{}' END
-        || CASE WHEN params ? 'filter' THEN '{"filter-lang": "cql2-json"}'::jsonb ELSE '{}'::jsonb END;
+        || CASE WHEN params ? 'filter' THEN jsonb_build_object('filter-lang', 'cql2-json',
+                                                               'filter', libs.stac_cql2(params -> 'filter'))
+                ELSE '{}'::jsonb END;
 $$;
 
 CREATE OR REPLACE FUNCTION libs.stac_count_settings(count text) RETURNS void
@@ -56,6 +72,7 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog AS $$
            set_config('pgstac.context_estimated_cost', CASE WHEN count = 'planned' THEN '0' ELSE '100000' END, true);
 $$;
 
+DROP FUNCTION IF EXISTS libs.stac_item(jsonb);  -- the one-argument version of the first release
 CREATE OR REPLACE FUNCTION libs.stac_item(item jsonb, fields jsonb DEFAULT NULL) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     -- An item with this surface's links (self, parent, collection, root); its stored links stay.

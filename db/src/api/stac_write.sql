@@ -81,6 +81,7 @@ BEGIN
     PERFORM libs.require_writer();
     PERFORM libs.collection_kind(collection_id);
     PERFORM pgstac.delete_collection(collection_id);
+    PERFORM libs.stac_queryables_prune();
     RETURN jsonb_build_object('deleted', collection_id);
 END
 $$;
@@ -135,6 +136,74 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pgstac, public AS $$
         ELSE '[]' END) WITH ORDINALITY AS s(i, n);
 $$;
 
+CREATE OR REPLACE FUNCTION libs.stac_queryables_prune() RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
+-- pgSTAC keeps the ids of deleted collections in queryables.collection_ids (and then refuses any update
+-- of those rows): take them out; a row left with no collection goes (an empty list would mean "all").
+-- Guarded: pgSTAC's statement trigger on queryables re-checks every partition, even for zero rows.
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pgstac.queryables q, unnest(q.collection_ids) u(id)
+                   WHERE NOT EXISTS (SELECT 1 FROM pgstac.collections c WHERE c.id = u.id)) THEN
+        RETURN;
+    END IF;
+    DELETE FROM pgstac.queryables q
+    WHERE q.collection_ids IS NOT NULL AND q.collection_ids <> '{}'
+      AND NOT EXISTS (SELECT 1 FROM pgstac.collections c WHERE c.id = ANY (q.collection_ids));
+    UPDATE pgstac.queryables q
+    SET collection_ids = ARRAY(SELECT c.id FROM pgstac.collections c WHERE c.id = ANY (q.collection_ids) ORDER BY 1)
+    WHERE q.collection_ids IS NOT NULL
+      AND EXISTS (SELECT 1 FROM unnest(q.collection_ids) u(id)
+                  WHERE NOT EXISTS (SELECT 1 FROM pgstac.collections c WHERE c.id = u.id));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION libs.stac_register_queryables(collection_id text, items jsonb) RETURNS int
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
+-- Registers the item properties pgSTAC does not know yet as queryables of the collection, typed from the
+-- values (number -> to_float, RFC 3339 string -> to_tstz, string -> to_text, array -> to_text_array):
+-- pgSTAC sorts and compares unregistered properties as text ("8" > "56"), registered ones by their type.
+DECLARE
+    n int;
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS stac_new_queryables (name text, definition jsonb, wrapper text) ON COMMIT DROP;
+    TRUNCATE stac_new_queryables;
+    INSERT INTO stac_new_queryables
+    SELECT DISTINCT ON (p.key) p.key,
+           CASE WHEN jsonb_typeof(p.value) = 'number' THEN '{"type": "number"}'::jsonb
+                WHEN jsonb_typeof(p.value) = 'array' THEN '{"type": "array", "items": {"type": "string"}}'
+                WHEN p.value #>> '{}' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$'
+                     THEN '{"type": "string", "format": "date-time"}'
+                ELSE '{"type": "string"}' END || jsonb_build_object('title', p.key),
+           CASE WHEN jsonb_typeof(p.value) = 'number' THEN 'to_float'
+                WHEN jsonb_typeof(p.value) = 'array' THEN 'to_text_array'
+                WHEN p.value #>> '{}' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$'
+                     THEN 'to_tstz'
+                ELSE 'to_text' END
+    FROM (SELECT DISTINCT ON (e.key) e.key, e.value
+          FROM jsonb_array_elements(items) i, jsonb_each(i -> 'properties') e
+          WHERE jsonb_typeof(e.value) IN ('number', 'string', 'array')
+            AND e.key NOT IN ('datetime', 'start_datetime', 'end_datetime')
+          ORDER BY e.key) p
+    WHERE NOT EXISTS (SELECT 1 FROM pgstac.queryables q
+                      WHERE q.name IN (p.key, 'properties.' || p.key)
+                        AND (q.collection_ids IS NULL OR collection_id = ANY (q.collection_ids)))
+    ORDER BY p.key;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RETURN 0;
+    END IF;
+    PERFORM libs.stac_queryables_prune();
+    -- pgSTAC allows one row per name and collection: extend an existing row of that name, else add one.
+    UPDATE pgstac.queryables q SET collection_ids = q.collection_ids || collection_id
+    FROM stac_new_queryables f
+    WHERE q.id = (SELECT min(id) FROM pgstac.queryables WHERE name = f.name) AND q.collection_ids IS NOT NULL;
+    INSERT INTO pgstac.queryables (name, collection_ids, definition, property_wrapper)
+    SELECT f.name, ARRAY[collection_id], f.definition, f.wrapper FROM stac_new_queryables f
+    WHERE NOT EXISTS (SELECT 1 FROM pgstac.queryables q WHERE q.name = f.name);
+    RETURN n;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION libs.stac_items_insert(items jsonb, upsert boolean DEFAULT false) RETURNS int
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
 DECLARE
@@ -155,6 +224,7 @@ BEGIN
     ELSE
         PERFORM pgstac.upsert_items(items);
     END IF;
+    PERFORM libs.stac_register_queryables(items -> 0 ->> 'collection', items);
     RETURN jsonb_array_length(items);
 END
 $$;
@@ -225,6 +295,7 @@ BEGIN
     PERFORM libs.stac_item_get(collection_id, item_id);
     PERFORM pgstac.delete_item(item_id, collection_id);
     PERFORM pgstac.create_item(item);
+    PERFORM libs.stac_register_queryables(collection_id, jsonb_build_array(item));
     RETURN libs.stac_item_get(collection_id, item_id);
 END
 $$;
