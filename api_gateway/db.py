@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
@@ -43,11 +43,9 @@ def base_url(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}{root}{prefix}/"
 
 
-async def _prepare(conn: psycopg.AsyncConnection, request: Request, write: bool) -> None:
-    role = role_for(request, write)
-    await conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
-    await conn.execute("SELECT set_config('request.base_url', %s, true), set_config('request.method', %s, true)",
-                       (base_url(request), request.method))
+# The request context in one statement: set_config('role', ..., true) is SET LOCAL ROLE.
+_CONTEXT = ("SELECT set_config('role', %s, true), set_config('request.base_url', %s, true), "
+            "set_config('request.method', %s, true)")
 
 
 async def call(request: Request, query: sql.Composable | str, params: tuple[Any, ...] = (),
@@ -56,12 +54,23 @@ async def call(request: Request, query: sql.Composable | str, params: tuple[Any,
 
     The statement is one call of a published function, e.g. ``SELECT api.landing(%s)::text``.
     Returning ``::text`` lets the gateway pass the database's JSON through without re-encoding it.
+    BEGIN, the role and request context, the statement and COMMIT go out in one pipeline: one network
+    round trip instead of five (what a vector tile at zoom 14 costs in the database is less than that).
     """
+    context = (role_for(request, write), base_url(request), request.method)
     async with pool().connection() as conn:
-        async with conn.transaction():
-            await _prepare(conn, request, write)
-            cur = await conn.execute(query, params)
-            row = await cur.fetchone()
+        try:
+            async with conn.pipeline() as pipeline:
+                await conn.execute("BEGIN")
+                await conn.execute(_CONTEXT, context)
+                cur = await conn.execute(query, params)
+                await conn.execute("COMMIT")
+                await pipeline.sync()
+                row = await cur.fetchone()
+        except BaseException:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                await conn.rollback()
+            raise
     return None if row is None else row[0]
 
 
