@@ -110,7 +110,7 @@ class Cube:
             (v for k, v in self.layers.items() if k.lower() == name.lower()), None)
         if found is None:
             raise LayerError(f"collection {self.collection_id} has no layer {name!r}; layers: "
-                             f"{', '.join(self.layers)}", 404)
+                             f"{', '.join(self.layers)}", 400)
         return found
 
     def time_index(self, value: str | None) -> TimeChoice:

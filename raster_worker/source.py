@@ -36,6 +36,7 @@ class Source:
     dst_transform: Any = None            # affine.Affine of the EPSG:3857 grid
     width: int = 0
     height: int = 0
+    _index: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def crs_name(self) -> str:
@@ -89,14 +90,43 @@ class Source:
         return data
 
     def reproject(self, name: str, t: int) -> np.ndarray:
-        """One slice reprojected onto the EPSG:3857 grid (nearest neighbour: values stay as measured)."""
-        from rasterio.warp import Resampling, reproject
-
+        """One slice on the EPSG:3857 grid: each served pixel takes the source pixel containing its centre
+        (nearest neighbour, exact: values stay as measured, no resampling blur)."""
+        data = self.read(name, t)
+        if self.crs.to_epsg() == 3857:
+            return data
+        rows, cols = self.index_map()
         out = np.full((self.height, self.width), np.nan, dtype=np.float32)
-        reproject(self.read(name, t), out, src_transform=self.src_transform, src_crs=self.crs,
-                  dst_transform=self.dst_transform, dst_crs="EPSG:3857", resampling=Resampling.nearest,
-                  src_nodata=np.nan, dst_nodata=np.nan)
+        valid = rows >= 0
+        out[valid] = data[rows[valid], cols[valid]]
         return out
+
+    def index_map(self) -> tuple[np.ndarray, np.ndarray]:
+        """For each served pixel, the (row, col) of the source pixel under its centre (-1 outside).
+
+        Computed once per upload with exact PROJ transforms of every pixel centre (GDAL's warper approximates
+        the transform to 0.125 px, which moves values across pixel edges); every variable and time step then
+        reuses it as a plain gather.
+        """
+        if self._index is None:
+            from pyproj import Transformer
+
+            tr = Transformer.from_crs("EPSG:3857", self.crs, always_xy=True)
+            left, bottom, right, top = self.src_bounds
+            dx, dy = float(self.src_x[1] - self.src_x[0]), float(self.src_y[1] - self.src_y[0])
+            rows = np.full((self.height, self.width), -1, np.int32)
+            cols = np.full((self.height, self.width), -1, np.int32)
+            for start in range(0, self.height, 256):
+                X, Y = np.meshgrid(self.dst_x, self.dst_y[start:start + 256])
+                ux, uy = tr.transform(X, Y)
+                c = np.floor((ux - left) / dx)
+                r = np.floor((uy - top) / dy)
+                ok = np.isfinite(c) & np.isfinite(r) & (c >= 0) & (c < len(self.src_x)) & (r >= 0) & \
+                    (r < len(self.src_y))
+                rows[start:start + 256][ok] = r[ok]
+                cols[start:start + 256][ok] = c[ok]
+            self._index = (rows, cols)
+        return self._index
 
 
 def open_store(path: str) -> xr.Dataset:

@@ -111,15 +111,21 @@ def _blobs(shape: tuple[int, int], rng: np.random.Generator, count: int, radius:
     return mask
 
 
+def parcel_ids(x: np.ndarray, y: np.ndarray, parcels: list[Parcel]) -> np.ndarray:
+    """(y, x) index of the parcel each pixel centre falls in, -1 outside every parcel."""
+    ids = np.full((len(y), len(x)), -1)
+    for i, p in enumerate(parcels):
+        (xa, ya), (xb, yb) = p.ring_utm[0], p.ring_utm[2]
+        ids[np.ix_((y > ya) & (y < yb), (x > xa) & (x < xb))] = i
+    return ids
+
+
 def scene(x: np.ndarray, y: np.ndarray, parcels: list[Parcel], seed: int) -> dict[str, np.ndarray]:
     """(time, y, x) reflectances per band and the SCL classes."""
     rng = np.random.default_rng(seed)
     shape, times = (len(y), len(x)), weeks()
-    lakes = _blobs(shape, rng, 6, (2, 6))
-    ids = np.full(shape, -1)
-    for i, p in enumerate(parcels):
-        (xa, ya), (xb, yb) = p.ring_utm[0], p.ring_utm[2]
-        ids[np.ix_((y > ya) & (y < yb), (x > xa) & (x < xb))] = i
+    ids = parcel_ids(x, y, parcels)
+    lakes = _blobs(shape, rng, 6, (2, 6)) & (ids < 0)
     base = np.clip(rng.normal(0.25, 0.06, shape), 0.05, 0.6)
     refl = np.zeros((len(BANDS), len(times), *shape), np.float32)
     scl = np.zeros((len(times), *shape), np.uint8)

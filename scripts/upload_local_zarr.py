@@ -4,7 +4,7 @@
         [--use-v2] [--force] [--rebuild-rgb-composites] [--crs EPSG:32644]
 
 Reads dims (time, y, x), (time, band, y, x) or lat/lon grids; finds the CRS from CF grid_mapping / spatial_ref /
-crs attributes (or --crs); reprojects to EPSG:3857 (nearest neighbour) under $STAPI_DATA_DIR/cubes/ID/;
+crs attributes (or --crs); reprojects to EPSG:3857 (exact nearest neighbour) under $STAPI_DATA_DIR/cubes/ID/;
 derives NDVI, NDMI, NDRE, GNDVI, EVI and the RGB, CIR, AGRICULTURE, SWIR composites when Sentinel-2 bands are
 present; registers the STAC collection (datacube extension) and one STAC item per time slice, in one transaction.
 """

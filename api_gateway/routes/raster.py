@@ -1,8 +1,174 @@
-"""Routes: raster (not yet implemented)."""
+"""Routes: DataCubes: PNG tiles (proxied to the raster worker), capabilities, raster TileJSON, registration.
 
+    GET  /collections/{id}/tiles/WebMercatorQuad/{z}/{x}/{y}.png   ?layers= &datetime= &colormap= &rescale=
+                                                                    &expression=
+    GET  /collections/{id}/tiles/{tilesetId}/tilejson.json          (raster params; vector ones go to tiles.py)
+    GET  /collections/{id}/capabilities                             api.cube_capabilities
+    POST /collections/{id}/cube   (write token)                     register a server-side Zarr store
+
+Matched before the vector tile routes. Tiles are proxied over one persistent HTTP/1.1 connection pool to the
+worker, which caches everything it needs (no database call per warm tile).
+"""
+
+from __future__ import annotations
+
+import math
 from typing import Any
+from urllib.parse import urlencode
 
-from starlette.routing import BaseRoute
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
-routes: list[BaseRoute] = []
-OPENAPI: dict[str, Any] = {}
+from .. import config, db, openapi, params
+from ..auth import role_for
+from ..errors import APIError, BadRequest
+from ..responses import PNG, document
+
+TILE_PARAMS = {"layers", "datetime", "colormap", "rescale", "expression"}
+PASS_HEADERS = ("x-cube-datetime", "x-cube-datetime-match", "x-cube-version")
+MAX_ZOOM = 24
+
+_client: httpx.AsyncClient | None = None
+
+
+def client() -> httpx.AsyncClient:
+    global _client
+    if _client is None:
+        _client = httpx.AsyncClient(base_url=config.RASTER_WORKER_URL, timeout=httpx.Timeout(30.0, connect=5.0),
+                                    limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+    return _client
+
+
+def tile_query(request: Request) -> dict[str, str]:
+    """Validated raster parameters, as the worker takes them."""
+    query = request.query_params
+    params.reject_unknown(query, TILE_PARAMS | {"f"}, "raster tiles")
+    out: dict[str, str] = {}
+    names = params.parse_list(query.get("layers"))
+    if names is not None:
+        if len(names) not in (1, 3):
+            raise BadRequest(f"layers takes one layer (or composite) or three layers for RGB, got {len(names)}")
+        out["layers"] = ",".join(names)
+    if query.get("expression"):
+        if names:
+            raise BadRequest("use either layers or expression, not both")
+        if len(query["expression"]) > 500:
+            raise BadRequest("expression is longer than 500 characters")
+        out["expression"] = query["expression"]
+    if query.get("datetime"):
+        out["datetime"] = params.parse_datetime(query["datetime"]) or ""
+    if query.get("colormap"):
+        out["colormap"] = query["colormap"]
+    if query.get("rescale"):
+        out["rescale"] = ",".join(str(v) for v in parse_rescale(query["rescale"]))
+    return out
+
+
+def parse_rescale(value: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value.split(","))
+    except ValueError:
+        raise BadRequest(f"rescale must be 'min,max' (two numbers), got {value!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo == hi:
+        raise BadRequest(f"rescale needs two different finite numbers, got {value!r}")
+    return lo, hi
+
+
+def tile_address(request: Request) -> tuple[int, int, int]:
+    p = request.path_params
+    z, x, y = p["z"], p["x"], p["y"]
+    if not 0 <= z <= MAX_ZOOM:
+        raise BadRequest(f"z must be within 0..{MAX_ZOOM}, got {z}")
+    if not (0 <= x < 2 ** z and 0 <= y < 2 ** z):
+        raise BadRequest(f"x and y must be within 0..{2 ** z - 1} at zoom {z}")
+    return z, x, y
+
+
+async def png_tile(request: Request) -> Response:
+    z, x, y = tile_address(request)
+    query = tile_query(request)
+    cid = request.path_params["collection_id"]
+    try:
+        answer = await client().get(f"/tiles/{cid}/{z}/{x}/{y}.png", params=query)
+    except httpx.HTTPError as e:
+        raise APIError(502, f"the raster worker did not answer ({type(e).__name__}); is it running?") from None
+    if answer.status_code != 200:
+        return _relay_error(answer)
+    headers = {k: answer.headers[k] for k in PASS_HEADERS if k in answer.headers}
+    return document(request, answer.content, media_type=PNG, headers=headers)
+
+
+def _relay_error(answer: httpx.Response) -> Response:
+    try:
+        body = answer.json()
+        description = str(body.get("description"))
+    except ValueError:
+        description = answer.text[:300]
+    status = answer.status_code if answer.status_code < 500 else 502
+    raise APIError(status, description if status < 500 else f"the raster worker failed: {description}")
+
+
+async def tilejson(request: Request) -> Response:
+    """Raster TileJSON through the vtiles dispatcher (api.collection_tilejson); vector queries go to tiles.py."""
+    from . import tiles
+
+    if set(request.query_params) & {"properties", "filter", "filter-lang", "filter-crs"}:
+        return await tiles.tilejson(request)
+    query: dict[str, Any] = dict(tile_query(request))
+    query["query"] = urlencode([(k, query[k]) for k in ("layers", "expression", "datetime", "colormap", "rescale")
+                                if k in query])
+    if "layers" in query:
+        query["layers"] = query["layers"].split(",")
+    body = await db.call(request, "SELECT api.collection_tilejson(%s, %s, %s::jsonb)::text",
+                         (request.path_params["collection_id"], request.path_params["tileset_id"],
+                          db.jsonb(query)))
+    return document(request, body)
+
+
+async def capabilities(request: Request) -> Response:
+    params.reject_unknown(request.query_params, {"f"}, "capabilities")
+    body = await db.call(request, "SELECT api.cube_capabilities(%s, %s::jsonb)::text",
+                         (request.path_params["collection_id"], db.jsonb({})))
+    return document(request, body)
+
+
+async def register(request: Request) -> Response:
+    role_for(request, write=True)  # 401 before any work
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("the body must be JSON: {\"href\": \"/path/to/store.zarr\", ...}") from None
+    try:
+        answer = await client().post(f"/cubes/{request.path_params['collection_id']}", json=body,
+                                     timeout=httpx.Timeout(3600.0, connect=5.0))
+    except httpx.HTTPError as e:
+        raise APIError(502, f"the raster worker did not answer ({type(e).__name__})") from None
+    if answer.status_code != 201:
+        return _relay_error(answer)
+    return Response(answer.content, status_code=201, media_type="application/json",
+                    headers={"Location": db.base_url(request) + f"collections/{request.path_params['collection_id']}"})
+
+
+TILES = "/collections/{collection_id}/tiles"
+
+routes: list[BaseRoute] = [
+    Route(TILES + "/WebMercatorQuad/{z:int}/{x:int}/{y:int}.png", png_tile, methods=["GET"]),
+    Route(TILES + "/{tileset_id}/tilejson.json", tilejson, methods=["GET"]),
+    Route("/collections/{collection_id}/capabilities", capabilities, methods=["GET"]),
+    Route("/collections/{collection_id}/cube", register, methods=["POST"]),
+]
+
+_RASTER = ["layers", "datetime", "colormap", "rescale", "expression"]
+OPENAPI: dict[str, Any] = {
+    TILES.replace("collection_id", "collectionId") + "/WebMercatorQuad/{z}/{x}/{y}.png": {"get": openapi.op(
+        "PNG tile of a DataCube layer, composite, three layers (RGB) or band-math expression", "DataCubes",
+        params=["collectionId", "z", "x", "y", *_RASTER], media=PNG)},
+    "/collections/{collectionId}/capabilities": {"get": openapi.op(
+        "DataCube capabilities: layers, time steps, WGS84 bbox, native CRS and resolution", "DataCubes",
+        params=["collectionId"])},
+    "/collections/{collectionId}/cube": {"post": openapi.op(
+        "Register a Zarr store at a server path as this collection's DataCube (body: href, layers, force ...)",
+        "DataCubes", params=["collectionId"], body=True, write=True)},
+}

@@ -18,5 +18,6 @@
 \ir api/styles.sql
 \ir api/cubes.sql
 \ir api/cubes_register.sql
+\ir api/cubes_capabilities.sql
 \ir api/analytics.sql
 \ir authorization/grants.sql

@@ -1,0 +1,83 @@
+"""Raster worker route: register a Zarr store at a server path or URL as a cube (the gateway checks the token).
+
+    POST /cubes/{collection_id}   {"href": "/data/s2.zarr", "layers": ["B04", "B08"] | null, "all_layers": false,
+                                   "force": false, "use_v2": false, "rebuild_rgb_composites": false,
+                                   "crs": "EPSG:32644", "title": "...", "description": "..."}
+
+Runs the same pipeline as `scripts/upload_local_zarr.py` (`raster_worker.ingest`) and registers with
+`api.cube_register` as `stapi_writer`, in one transaction.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from . import layers, store
+from .ingest import IngestError, Options, db_register, ingest
+from .source import SourceError
+
+FIELDS = {"href", "layers", "all_layers", "force", "use_v2", "rebuild_rgb_composites", "crs", "title",
+          "description"}
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("STAPI_DATA_DIR", Path(__file__).resolve().parent.parent / ".local" / "data"))
+
+
+def options(collection_id: str, body: dict[str, Any]) -> Options:
+    unknown = sorted(set(body) - FIELDS)
+    if unknown:
+        raise IngestError(f"unknown field(s) {', '.join(unknown)}; fields: {', '.join(sorted(FIELDS))}")
+    if not isinstance(body.get("href"), str) or not body["href"]:
+        raise IngestError("href (the Zarr store's server path or URL) is required")
+    wanted = body.get("layers")
+    if isinstance(wanted, str):
+        wanted = [s.strip() for s in wanted.split(",") if s.strip()]
+    if wanted is not None and not (isinstance(wanted, list) and all(isinstance(s, str) for s in wanted)):
+        raise IngestError("layers must be a list of variable names")
+    return Options(collection_id=collection_id, data_dir=data_dir(), layers=wanted or None,
+                   all_layers=bool(body.get("all_layers")), use_v2=bool(body.get("use_v2")),
+                   force=bool(body.get("force")), rebuild_rgb_composites=bool(body.get("rebuild_rgb_composites")),
+                   crs=body.get("crs"), title=body.get("title"), description=body.get("description"),
+                   asset_href=body["href"])
+
+
+def run(collection_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    opts = options(collection_id, body)
+    with store.pool().connection() as conn:
+        result = ingest(opts.asset_href or "", opts, lambda params: db_register(conn, collection_id, params))
+    layers.invalidate(collection_id)
+    return result
+
+
+async def register(request: Request) -> Response:
+    cid = request.path_params["collection_id"]
+    try:
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise IngestError("the body must be a JSON object")
+        result = await run_in_threadpool(run, cid, body)
+    except ValueError as e:  # IngestError, SourceError, JSON decoding
+        return JSONResponse({"code": "BadRequest", "description": str(e)}, status_code=400)
+    except psycopg.Error as e:
+        status = {"23505": 409, "P0002": 404, "42501": 401}.get(e.sqlstate or "", 400 if (e.sqlstate or "")
+                                                                   .startswith("22") else 500)
+        if status == 500:
+            raise
+        text = (e.diag.message_primary or str(e)) + (f". Hint: {e.diag.message_hint}" if e.diag.message_hint else "")
+        return JSONResponse({"code": {409: "Conflict", 404: "NotFound", 401: "Unauthorized"}.get(status, "BadRequest"),
+                             "description": text}, status_code=status)
+    return JSONResponse(result, status_code=201)
+
+
+routes: list[BaseRoute] = [Route("/cubes/{collection_id}", register, methods=["POST"])]
+
+__all__ = ["routes", "IngestError", "SourceError"]
