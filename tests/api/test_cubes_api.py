@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,7 @@ CID = "test-cubes-api"
 
 
 @pytest.fixture(scope="module")
-def registered(tmp_path_factory: pytest.TempPathFactory, services) -> dict:
+def registered(tmp_path_factory: pytest.TempPathFactory, services) -> Iterator[dict]:
     path = tmp_path_factory.mktemp("s2api") / "l2a.zarr"
     generate(path, pixel=4000.0)
     with httpx.Client(base_url=services.url, timeout=120) as http:
@@ -26,7 +27,8 @@ def registered(tmp_path_factory: pytest.TempPathFactory, services) -> dict:
                                                                "layers": ["blue", "green", "red", "nir"]},
                       headers=AUTH)
         assert r.status_code == 201, r.text
-        return {"path": path, **r.json()}
+        yield {"path": path, **r.json()}
+        http.delete(f"/collections/{CID}", headers=AUTH)
 
 
 def test_registration_summary(registered: dict) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +25,15 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def uploaded(source: Path, database_url: str, data_dir: Path) -> dict:
+def uploaded(source: Path, database_url: str, data_dir: Path) -> Iterator[dict]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
     code = upload_local_zarr.main([str(source), "--collection-id", CID, "--dsn", database_url,
                                    "--data-dir", str(data_dir), "--quiet"])
     assert code == 0
     with psycopg.connect(database_url, autocommit=True) as conn:
-        return conn.execute("SELECT api.raster_source(%s)", (CID,)).fetchone()[0]
+        yield conn.execute("SELECT api.raster_source(%s)", (CID,)).fetchone()[0]
+        conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
 
 
 def test_layers_registered(uploaded: dict) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,7 +28,7 @@ TO_MERC = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
 
 @pytest.fixture(scope="module")
 def cube(tmp_path_factory: pytest.TempPathFactory, services, database_url: str
-         ) -> tuple[Path, list[Parcel], layers.Cube]:
+         ) -> Iterator[tuple[Path, list[Parcel], layers.Cube]]:
     path = tmp_path_factory.mktemp("s2tiles") / "l2a.zarr"
     parcels = generate(path, pixel=2000.0)
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -35,7 +36,8 @@ def cube(tmp_path_factory: pytest.TempPathFactory, services, database_url: str
         assert upload_local_zarr.main([str(path), "--collection-id", CID, "--dsn", database_url,
                                        "--data-dir", str(services.data_dir), "--quiet"]) == 0
         source = conn.execute("SELECT api.raster_source(%s)", (CID,)).fetchone()[0]
-    return path, parcels, layers.from_source(CID, source)
+        yield path, parcels, layers.from_source(CID, source)
+        conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int, int]:
