@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 import httpx
 import numpy as np
+import psycopg
 import pytest
 from PIL import Image
 
@@ -15,11 +17,14 @@ CID = demo_cube.COLLECTION
 
 
 @pytest.fixture(scope="module")
-def demo(services, database_url: str) -> str:
+def demo(services, database_url: str) -> Iterator[str]:
     first = demo_cube.load(database_url, services.data_dir)
     again = demo_cube.load(database_url, services.data_dir)
     assert "skipped" in again
-    return first
+    yield first
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SET search_path = pgstac, public")  # pgstac's delete trigger needs it
+        conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
 
 
 def test_hybrid_with_parcels(demo: str, db) -> None:
@@ -49,5 +54,5 @@ def test_capabilities_tilejson_and_tiles(demo: str, http: httpx.Client) -> None:
 def test_vector_tileset_listed_too(demo: str, http: httpx.Client) -> None:
     r = http.get(f"/collections/{CID}/tiles")
     assert r.status_code == 200
-    ids = {ts.get("id") or ts.get("title") for ts in r.json()["tilesets"]}
-    assert {"WebMercatorQuad", "WebMercatorQuad-Vector"} <= ids
+    found = {(t["dataType"], t["links"][0]["href"].rsplit("/", 1)[1]) for t in r.json()["tilesets"]}
+    assert found == {("map", "WebMercatorQuad"), ("vector", "WebMercatorQuad-Vector")}

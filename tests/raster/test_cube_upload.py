@@ -17,6 +17,11 @@ from scripts.telangana_s2 import generate
 CID = "test-cube-upload"
 
 
+def drop(conn: psycopg.Connection, cid: str) -> None:
+    conn.execute("SET search_path = pgstac, public")  # pgstac's delete trigger needs it
+    conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (cid,))
+
+
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("s2") / "l2a.zarr"
@@ -27,13 +32,13 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def uploaded(source: Path, database_url: str, data_dir: Path) -> Iterator[dict]:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
+        drop(conn, CID)
     code = upload_local_zarr.main([str(source), "--collection-id", CID, "--dsn", database_url,
                                    "--data-dir", str(data_dir), "--quiet"])
     assert code == 0
     with psycopg.connect(database_url, autocommit=True) as conn:
         yield conn.execute("SELECT api.raster_source(%s)", (CID,)).fetchone()[0]
-        conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
+        drop(conn, CID)
 
 
 def test_layers_registered(uploaded: dict) -> None:

@@ -26,18 +26,23 @@ TO_UTM = Transformer.from_crs("EPSG:3857", "EPSG:32644", always_xy=True)
 TO_MERC = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
 
 
+def drop(conn: psycopg.Connection, cid: str) -> None:
+    conn.execute("SET search_path = pgstac, public")  # pgstac's delete trigger needs it
+    conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (cid,))
+
+
 @pytest.fixture(scope="module")
 def cube(tmp_path_factory: pytest.TempPathFactory, services, database_url: str
          ) -> Iterator[tuple[Path, list[Parcel], layers.Cube]]:
     path = tmp_path_factory.mktemp("s2tiles") / "l2a.zarr"
     parcels = generate(path, pixel=2000.0)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
+        drop(conn, CID)
         assert upload_local_zarr.main([str(path), "--collection-id", CID, "--dsn", database_url,
                                        "--data-dir", str(services.data_dir), "--quiet"]) == 0
         source = conn.execute("SELECT api.raster_source(%s)", (CID,)).fetchone()[0]
         yield path, parcels, layers.from_source(CID, source)
-        conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
+        drop(conn, CID)
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int, int]:
