@@ -95,6 +95,7 @@ def test_tile_holds_the_feature_at_its_place(http, fields, suffix):
     assert [f["properties"]["id"] for f in feats] == ["field-1"]
     assert feats[0]["properties"] == {"id": "field-1", "crop": "wheat", "ph": 6.5, "farmer": "Ada"}
     assert feats[0]["geometry"]["type"] == "Polygon"
+    assert isinstance(feats[0]["id"], int)   # data.features.seq: MapLibre's feature-state works on it
     # the field is ~0.001 degrees wide: at zoom 14 (tile ~0.022 degrees) it spans about 4096/22 units
     xs = [p[0] for p in feats[0]["geometry"]["coordinates"][0]]
     assert 150 < max(xs) - min(xs) < 230

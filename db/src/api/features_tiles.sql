@@ -136,8 +136,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     -- $1 collection id, $2 tile envelope (3857), $3 envelope + buffer, $4 one tile unit (tile width / 4096),
     -- $5 property names (NULL: all), $6 layer name. The same query as the static one in api.features_tile.
     SELECT format($q$
-        SELECT coalesce(ST_AsMVT(t.*, $6, 4096, 'geom'), ''::bytea)
-        FROM (SELECT libs.mvt_geom(f.geom_3857, $2, $3, $4) AS geom, f.id,
+        SELECT coalesce(ST_AsMVT(t.*, $6, 4096, 'geom', 'fid'), ''::bytea)
+        FROM (SELECT libs.mvt_geom(f.geom_3857, $2, $3, $4) AS geom, f.seq AS fid, f.id,
                      CASE WHEN $5 IS NULL THEN f.properties ELSE libs.jsonb_pick(f.properties, $5) END AS properties
               FROM data.features f
               WHERE f.collection_id = $1 AND f.geom_3857 && $3 AND (%s)) t $q$, where_extra);
@@ -169,8 +169,8 @@ BEGIN
         RETURN tile;
     END IF;
     -- No filter: a static query, so PL/pgSQL keeps its plan. ST_AsMVT skips rows whose geometry is NULL.
-    SELECT coalesce(ST_AsMVT(t.*, features_tile.collection_id, 4096, 'geom'), ''::bytea) INTO tile
-    FROM (SELECT libs.mvt_geom(f.geom_3857, env, inner_env, unit) AS geom, f.id,
+    SELECT coalesce(ST_AsMVT(t.*, features_tile.collection_id, 4096, 'geom', 'fid'), ''::bytea) INTO tile
+    FROM (SELECT libs.mvt_geom(f.geom_3857, env, inner_env, unit) AS geom, f.seq AS fid, f.id,
                  CASE WHEN names IS NULL THEN f.properties ELSE libs.jsonb_pick(f.properties, names) END AS properties
           FROM data.features f
           WHERE f.collection_id = features_tile.collection_id AND f.geom_3857 && inner_env) t;
@@ -179,5 +179,5 @@ END
 $$;
 COMMENT ON FUNCTION api.features_tile(text, int, int, int, jsonb) IS
     'GET /collections/{id}/tiles/WebMercatorQuad/{z}/{x}/{y}: a Mapbox Vector Tile (one layer named after the '
-    'collection; attributes: id and the feature properties). params: properties (names to include, default all), '
+    'collection; MVT feature id: data.features.seq; attributes: id and the feature properties). params: properties (names to include, default all), '
     'filter (cql2-json), tileset (default WebMercatorQuad-Vector). An empty tile is an empty bytea.';

@@ -2,11 +2,17 @@
 
 CREATE OR REPLACE FUNCTION libs.features_bounds(collection_id text) RETURNS double precision[]
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
-    -- [minx, miny, maxx, maxy] in WGS84 of a collection's features (clamped to Web Mercator's latitudes).
-    SELECT ARRAY[greatest(ST_XMin(e), -180), greatest(ST_YMin(e), -85.0511287798066),
-                 least(ST_XMax(e), 180), least(ST_YMax(e), 85.0511287798066)]
-    FROM (SELECT ST_Extent(f.geom) AS e FROM data.features f WHERE f.collection_id = features_bounds.collection_id) s
-    WHERE e IS NOT NULL;
+    -- [minx, miny, maxx, maxy] in WGS84 of a collection's features (clamped to Web Mercator's latitudes):
+    -- the box the features' triggers keep in data.feature_collections, else computed.
+    SELECT ARRAY[greatest(b[1], -180), greatest(b[2], -85.0511287798066),
+                 least(b[3], 180), least(b[4], 85.0511287798066)]
+    FROM (SELECT coalesce(
+              (SELECT fc.bbox FROM data.feature_collections fc
+               WHERE fc.collection_id = features_bounds.collection_id AND cardinality(fc.bbox) = 4),
+              (SELECT ARRAY[ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)]
+               FROM (SELECT ST_Extent(f.geom) AS e FROM data.features f
+                     WHERE f.collection_id = features_bounds.collection_id) s WHERE e IS NOT NULL)) AS b) s
+    WHERE b IS NOT NULL;
 $$;
 
 CREATE OR REPLACE FUNCTION libs.tileset_bounds(collection_id text, data_type text) RETURNS double precision[]
@@ -26,18 +32,24 @@ $$;
 
 CREATE OR REPLACE FUNCTION libs.features_fields(collection_id text, only_names text[] DEFAULT NULL) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    -- TileJSON field types (Number, String, Boolean) of the properties found in up to 10,000 features;
-    -- a property with values of several types (or objects, arrays) is a String in the tile.
-    WITH sample AS (
-        SELECT f.properties FROM data.features f WHERE f.collection_id = features_fields.collection_id LIMIT 10000
-    ), types AS (
-        SELECT e.key, CASE WHEN count(DISTINCT jsonb_typeof(e.value)) = 1
-                           THEN CASE min(jsonb_typeof(e.value)) WHEN 'number' THEN 'Number'
-                                WHEN 'boolean' THEN 'Boolean' ELSE 'String' END
-                           ELSE 'String' END AS t
-        FROM sample s, jsonb_each(s.properties) e
-        WHERE jsonb_typeof(e.value) <> 'null' AND (only_names IS NULL OR e.key = ANY (only_names))
+    -- TileJSON field types (Number, String, Boolean) of the properties: from the property kinds the features'
+    -- triggers keep (the queryables), else from up to 10,000 features. Mixed kinds, objects, arrays, dates
+    -- are Strings in the tile.
+    WITH kinds AS (
+        SELECT k.key, k.value #>> '{}' AS kind
+        FROM data.feature_collections fc, jsonb_each(fc.property_kinds) k
+        WHERE fc.collection_id = features_fields.collection_id AND jsonb_typeof(k.value) = 'string'
+    ), sampled AS (
+        SELECT e.key, CASE WHEN count(DISTINCT jsonb_typeof(e.value)) = 1 THEN min(jsonb_typeof(e.value)) END AS kind
+        FROM (SELECT f.properties FROM data.features f
+              WHERE f.collection_id = features_fields.collection_id LIMIT 10000) s, jsonb_each(s.properties) e
+        WHERE jsonb_typeof(e.value) <> 'null' AND NOT EXISTS (SELECT 1 FROM kinds)
         GROUP BY e.key
+    ), types AS (
+        SELECT key, CASE WHEN kind IN ('number', 'integer') THEN 'Number' WHEN kind = 'boolean' THEN 'Boolean'
+                         ELSE 'String' END AS t
+        FROM (SELECT * FROM kinds UNION ALL SELECT * FROM sampled) k
+        WHERE only_names IS NULL OR key = ANY (only_names)
     )
     SELECT jsonb_build_object('id', 'String') || coalesce(jsonb_object_agg(key, t), '{}') FROM types;
 $$;
