@@ -6,9 +6,11 @@ Raster PNG tiles (`.../WebMercatorQuad/{z}/{x}/{y}.png`) belong to the raster mo
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio.to_thread
 from psycopg import sql
 from starlette.requests import Request
 from starlette.responses import Response
@@ -65,7 +67,20 @@ async def vector_tile(request: Request) -> Response:
     if not body:
         # An empty tile: 204 No Content (MapLibre and OpenLayers draw nothing), cacheable like any tile.
         return Response(status_code=204, headers={"Cache-Control": f"public, max-age={config.CACHE_MAX_AGE}"})
-    return document(request, bytes(body), media_type=MVT)
+    data, headers = await compressed(request, bytes(body))
+    return document(request, data, media_type=MVT, headers=headers)
+
+
+async def compressed(request: Request, body: bytes) -> tuple[bytes, dict[str, str]]:
+    """A tile gzipped at level 1 when the client accepts it: 2x faster than the gateway's level 5 for a
+    tile about 10 % larger (the GZip middleware leaves responses that carry a Content-Encoding alone)."""
+    if len(body) < 1024 or "gzip" not in request.headers.get("accept-encoding", ""):
+        return body, {"Vary": "Accept-Encoding"}
+    if len(body) < 128 * 1024:
+        data = gzip.compress(body, compresslevel=1, mtime=0)
+    else:   # big tiles: off the event loop
+        data = await anyio.to_thread.run_sync(lambda: gzip.compress(body, compresslevel=1, mtime=0))
+    return data, {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
 
 
 async def tilejson(request: Request) -> Response:

@@ -148,6 +148,15 @@ def test_properties_selects_the_attributes(http, fields):
     assert feats[0]["properties"] == {"id": "field-1"}
 
 
+def test_big_tiles_are_gzipped_when_asked(http, fields):
+    r = http.get(f"/collections/{CID}/tiles/WebMercatorQuad/0/0/0", headers={"Accept-Encoding": "gzip"})
+    assert r.headers["content-encoding"] == "gzip" and "Accept-Encoding" in r.headers["vary"]
+    assert len(decode(r.content)) == len(FEATURES) + N_TINY + 1    # httpx inflates it
+    plain = http.get(f"/collections/{CID}/tiles/WebMercatorQuad/0/0/0", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == r.content
+    assert plain.headers["etag"] != r.headers["etag"]
+
+
 def test_empty_tile_is_204_and_cacheable(http, fields):
     r = get_tile(http, *tile_of(-120, -60, 10))
     assert r.status_code == 204 and r.content == b""
