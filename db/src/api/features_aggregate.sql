@@ -94,8 +94,10 @@ BEGIN
         RAISE EXCEPTION 'metrics: %(%) needs a numeric property; % is %', lower(m[1]), m[2], m[2], kinds ->> m[2]
             USING ERRCODE = '22023';
     END IF;
-    RETURN jsonb_build_object('name', lower(m[1]) || '(' || m[2] || ')', 'sql', format('%s(%s)', lower(m[1]),
-        CASE WHEN lower(m[1]) IN ('sum', 'avg') THEN libs.cql2_as(p, 'number') ELSE libs.cql2_as_jsonb(p) END));
+    RETURN jsonb_build_object('name', lower(m[1]) || '(' || m[2] || ')', 'sql', format('to_jsonb(%s(%s))', lower(m[1]),
+        CASE WHEN lower(m[1]) IN ('sum', 'avg') THEN libs.cql2_as(p, 'number')
+             WHEN p ->> 'kind' IN ('number', 'text', 'date', 'timestamp') THEN p ->> 'sql'
+             ELSE libs.cql2_as(p, 'text') END));
 END
 $$;
 

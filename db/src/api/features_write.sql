@@ -5,14 +5,15 @@
 
 CREATE OR REPLACE FUNCTION libs.feature_geom(geojson text, wkb bytea, srid int) RETURNS public.geometry
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
-    SELECT CASE WHEN public.st_isempty(v) THEN NULL ELSE v END
-    FROM (SELECT CASE WHEN public.st_isvalid(g) THEN g ELSE public.st_makevalid(g) END AS v
+    SELECT CASE WHEN public.st_isempty(v) OR public.st_dimension(v) < public.st_dimension(g) THEN NULL ELSE v END
+    FROM (SELECT g, CASE WHEN public.st_isvalid(g) THEN g ELSE public.st_makevalid(g) END AS v
           FROM (SELECT public.st_transform(public.st_force2d(public.st_setsrid(
                     CASE WHEN wkb IS NOT NULL THEN public.st_geomfromwkb(wkb) ELSE public.st_geomfromgeojson(geojson) END,
                     srid)), 4326) AS g) a) b;
 $$;
 COMMENT ON FUNCTION libs.feature_geom(text, bytea, int) IS
-    'A feature geometry (GeoJSON text or WKB, in the given SRID) as valid 2D WGS84; NULL when empty.';
+    'A feature geometry (GeoJSON text or WKB, in the given SRID) as valid 2D WGS84 (repaired by ST_MakeValid); '
+    'NULL when empty or when the repair would lose a dimension (a polygon that collapses to a line).';
 
 CREATE OR REPLACE FUNCTION libs.feature_time(props jsonb, key text, fallback text DEFAULT NULL) RETURNS timestamptz
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
