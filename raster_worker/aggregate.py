@@ -1,9 +1,9 @@
 """Aggregating cube layers over zones and time bins, chunked with dask.
 
-Only the window holding the request's pixels and the selected time steps are read (an `isel` on the lazily
-opened Zarr store, so untouched chunks are never loaded). Blocks are runs of time steps over that window,
-sized so one block stays under `BLOCK_VALUES` values (a whole time bin when percentiles or a histogram are
-asked for); each block reduces to a few numbers per zone (`stats.block_stats`).
+Only the window holding the request's pixels and the selected time steps are read (a windowed Zarr read, so
+chunks outside it are never loaded). Blocks are runs of time steps over that window, sized so one block stays
+under `BLOCK_VALUES` values (a whole time bin when percentiles or a histogram are asked for); each block is
+one dask task that reads its values and reduces them to a few numbers per zone (`blocks.block`).
 With `DASK_SCHEDULER_ADDRESS` set the blocks run on that dask.distributed cluster, otherwise on dask's
 local threads.
 """
@@ -18,11 +18,11 @@ from functools import lru_cache
 from typing import Any
 
 import dask
-import dask.array as da
 import numpy as np
 import xarray as xr
 
-from . import expressions, stats, timebins, zones
+from . import blocks, stats, timebins, zones
+from .blocks import Layers, RequestError, parse_expression, valid_pixels
 
 
 def _env_int(name: str, default: int) -> int:
@@ -35,21 +35,9 @@ MAX_STEPS = _env_int("STAPI_ANALYTICS_MAX_STEPS", 10_000)
 BLOCK_VALUES = _env_int("STAPI_ANALYTICS_BLOCK_VALUES", 8_000_000)
 
 
-class RequestError(Exception):
-    """A request the worker cannot answer: `status` 400 (bad request) or 413 (too large)."""
-
-    def __init__(self, status: int, description: str, **extra: Any):
-        super().__init__(description)
-        self.status, self.description, self.extra = status, description, extra
-
-
 @lru_cache(maxsize=32)
 def open_dataset(store_path: str, version: str = "") -> xr.Dataset:
-    """The store opened lazily with its native Zarr chunks as dask chunks (cached per path and version).
-
-    `layers.py` reads numpy windows per time step (right for tiles); analytics needs dask arrays over many
-    time steps, so it opens the same store through xarray with its native chunks.
-    """
+    """The store's coordinates (x, y, decoded time), opened lazily once per path and version."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # v3 stores have no consolidated metadata
         return xr.open_zarr(store_path, consolidated=None, chunks={})
@@ -65,102 +53,14 @@ def _client(address: str) -> Any:
     return Client(address, set_as_default=False)
 
 
-def compute(arrays: list[da.Array]) -> list[np.ndarray]:
-    """Compute dask arrays together (shared reads happen once), on the cluster when one is configured."""
+def compute(tasks: list[Any]) -> list[np.ndarray]:
+    """Run dask tasks, on the cluster when `DASK_SCHEDULER_ADDRESS` is set, else on local threads."""
     address = os.environ.get("DASK_SCHEDULER_ADDRESS")
     if not address:
-        return list(dask.compute(*arrays))
+        return list(dask.compute(*tasks))
     with _client_lock:
         client = _client(address)
-    return list(client.gather(client.compute(arrays)))
-
-
-# Sentinel-2 scene classes that are not a clear view of the ground: 0 no data, 1 saturated or defective,
-# 3 cloud shadow, 8 cloud (medium), 9 cloud (high), 10 thin cirrus.
-SCL_INVALID = (0.0, 1.0, 3.0, 8.0, 9.0, 10.0)
-
-
-def valid_pixels(name: str, values: xr.DataArray) -> xr.DataArray:
-    """Where a mask layer says a pixel is valid: SCL by its classes, any other mask layer by nonzero.
-
-    NaN in a mask layer is never valid.
-    """
-    if name.upper() == "SCL":
-        return values.notnull() & ~values.isin(SCL_INVALID)
-    return values.notnull() & (values != 0)
-
-
-@dataclass
-class Layers:
-    """The cube's layers by name (matched case-insensitively, as tiles do) and its mask layers."""
-
-    by_name: dict[str, dict[str, Any]]
-
-    @classmethod
-    def of(cls, source: dict[str, Any]) -> Layers:
-        return cls({layer["name"]: layer for layer in source.get("layers", [])})
-
-    def get(self, name: str) -> dict[str, Any]:
-        layer = self.by_name.get(name) or next(
-            (v for k, v in self.by_name.items() if k.lower() == name.lower()), None)
-        if layer is None:
-            raise RequestError(400, f"unknown layer {name!r}; this cube has: {', '.join(self.by_name)}")
-        if layer.get("kind") == "composite" or not (layer.get("variable") or layer.get("expression")):
-            raise RequestError(400, f"layer {name!r} is a {layer.get('kind')} of several layers; aggregate "
-                                    f"the layers it is made of ({', '.join(layer.get('bands') or [])})")
-        return layer
-
-    def masks(self, choice: str) -> list[str]:
-        """The mask layers applied: 'auto' = every layer of kind mask, 'none', or one named mask layer."""
-        if choice == "none":
-            return []
-        if choice == "auto":
-            return [n for n, layer in self.by_name.items() if layer.get("kind") == "mask"]
-        layer = self.get(choice)
-        if layer.get("kind") != "mask":
-            raise RequestError(400, f"mask={choice!r} is a {layer.get('kind')} layer, not a mask; mask layers: "
-                                    f"{', '.join(self.masks('auto')) or 'none'}")
-        return [layer["name"]]
-
-
-def _expression_block(*blocks: np.ndarray, text: str, names: tuple[str, ...]) -> np.ndarray:
-    return expressions.parse(text).evaluate(dict(zip(names, blocks)))
-
-
-def parse_expression(text: str) -> expressions.Expression:
-    try:
-        expr = expressions.parse(text)
-    except expressions.ExpressionError as e:
-        raise RequestError(400, str(e)) from None
-    if not expr.names:
-        raise RequestError(400, f"expression {text!r} uses no layer: name at least one layer of the cube")
-    return expr
-
-
-def read_layer(ds: xr.Dataset, layers: Layers, name_or_expression: str, sel: dict[str, Any],
-               is_expression: bool = False) -> xr.DataArray:
-    """A lazy (time, y, x) float32 array: a stored variable, or band math evaluated chunk by chunk."""
-    if not is_expression:
-        layer = layers.get(name_or_expression)
-        if layer.get("variable"):
-            return ds[layer["variable"]].isel(sel).astype(np.float32)
-        name_or_expression = str(layer["expression"])
-    expr = parse_expression(name_or_expression)
-    inputs = [read_layer(ds, layers, n, sel) for n in expr.names]
-    data = da.map_blocks(_expression_block, *(a.data for a in inputs), text=expr.text, names=expr.names,
-                         dtype=np.float32)
-    return inputs[0].copy(data=data)
-
-
-def layer_arrays(ds: xr.Dataset, layers: Layers, q: Query, sel: dict[str, Any]) -> dict[str, xr.DataArray]:
-    """Lazy (time, y, x) arrays of the requested layers (and expression) over the selection, masks applied."""
-    out = {name: read_layer(ds, layers, name, sel) for name in q.layers}
-    if q.expression:
-        out[q.expression] = read_layer(ds, layers, q.expression, sel, is_expression=True)
-    for mask in layers.masks(q.mask):
-        valid = valid_pixels(mask, read_layer(ds, layers, mask, sel))
-        out = {k: (v if k == mask else v.where(valid)) for k, v in out.items()}
-    return out
+    return list(client.gather(client.compute(tasks)))
 
 
 @dataclass
@@ -255,11 +155,31 @@ def _check_size(q: Query, sel: zones.Selection, members: np.ndarray) -> None:
                                     "area or drop the percentiles", size=held, limit=MAX_BIN_VALUES)
 
 
-def _reduce(array: xr.DataArray, chunks: tuple[int, ...], sel: zones.Selection, spec: stats.Spec) -> da.Array:
-    data = array.data.rechunk((chunks, -1, -1))
-    n_zones = len(sel.starts)
-    return data.map_blocks(stats.block_stats, sel.index, sel.starts, spec, dtype=np.float64,
-                           chunks=((1,) * len(chunks), (n_zones,), (spec.width,)))
+def _plan(q: Query, layers: Layers, sel: zones.Selection) -> blocks.Plan:
+    return blocks.Plan(store_path=q.source["store_path"], version=str(q.source.get("version", "")),
+                       layers=layers, names=q.names, expression=q.expression, masks=layers.masks(q.mask),
+                       rows=sel.rows, cols=sel.cols, index=sel.index, starts=sel.starts, spec=q.spec)
+
+
+def _tasks(chunks: tuple[int, ...], per_task: int) -> list[tuple[int, ...]]:
+    """Consecutive pieces grouped so one task reads at most `per_task` time steps (or one bigger piece)."""
+    groups: list[list[int]] = [[]]
+    for size in chunks:
+        if groups[-1] and sum(groups[-1]) + size > per_task:
+            groups.append([])
+        groups[-1].append(size)
+    return [tuple(g) for g in groups if g]
+
+
+def _compute_blocks(plan: blocks.Plan, order: np.ndarray, chunks: tuple[int, ...], per_task: int) -> np.ndarray:
+    """Every group of pieces as one task -> (layers, pieces, zones, width)."""
+    shared = dask.delayed(plan, pure=False)
+    tasks, start = [], 0
+    for group in _tasks(chunks, per_task):
+        stop = start + sum(group)
+        tasks.append(dask.delayed(blocks.block, pure=False)(shared, order[start:stop], group))
+        start = stop
+    return np.concatenate(compute(tasks), axis=1)
 
 
 def run(q: Query, single: bool) -> Result:
@@ -278,11 +198,10 @@ def run(q: Query, single: bool) -> Result:
     _check_layers(q, layers)
     _check_size(q, sel, members)
     acquisitions = np.bincount(members, minlength=len(bins))
-    cap = None if q.spec.needs_values else max(1, BLOCK_VALUES // max(sel.window_size, 1))
-    chunks, owner = _pieces(members, cap)
+    per_task = max(1, min(BLOCK_VALUES // max(sel.window_size, 1), -(-members.size // 4)))  # >= 4 tasks
+    chunks, owner = _pieces(members, None if q.spec.needs_values else per_task)
     if not chunks or not sel.selected:
         empty = np.zeros((0, len(sel.selected), q.spec.width))
         return Result(bins, acquisitions, sel, {n: stats.combine(empty, owner, len(bins)) for n in q.names})
-    arrays = layer_arrays(ds, layers, q, {"time": order, "y": sel.rows, "x": sel.cols})
-    parts = compute([_reduce(arrays[n], chunks, sel, q.spec) for n in q.names])
+    parts = _compute_blocks(_plan(q, layers, sel), order, chunks, per_task)
     return Result(bins, acquisitions, sel, {n: stats.combine(p, owner, len(bins)) for n, p in zip(q.names, parts)})

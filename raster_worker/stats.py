@@ -64,8 +64,27 @@ class Spec:
         return N_BASIC + len(self.percentiles) + hist
 
 
+SLAB = 1 << 18
+
+
+def _basic_one(vals: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The one-zone case of `_basic` (the hot path): float64 sums over slabs, so no block-sized copies."""
+    count = int(np.count_nonzero(valid))
+    if count == 0:
+        return np.array([[0, 0.0, 0.0, np.inf, -np.inf]])
+    flat, ok = vals.reshape(-1), valid.reshape(-1)
+    total = squares = 0.0
+    for a in range(0, flat.size, SLAB):
+        v = np.where(ok[a:a + SLAB], flat[a:a + SLAB], np.float32(0)).astype(np.float64)
+        total += float(v.sum())
+        squares += float(v @ v)
+    return np.array([[count, total, squares, float(np.fmin.reduce(flat)), float(np.fmax.reduce(flat))]])
+
+
 def _basic(vals: np.ndarray, valid: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """(t, P) values -> (nz, 5) count, sum, sum of squares, min, max over time and each zone's pixels."""
+    if len(starts) == 1:
+        return _basic_one(vals, valid)
     v64 = np.where(valid, vals, 0).astype(np.float64)
     count = np.add.reduceat(valid, starts, axis=1, dtype=np.int64).sum(0)
     total = np.add.reduceat(v64, starts, axis=1).sum(0)

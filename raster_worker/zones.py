@@ -41,20 +41,42 @@ def _span(coords: np.ndarray, lo: float, hi: float) -> tuple[int, int]:
     return (int(inside[0]), int(inside[-1]) + 1) if inside.size else (0, 0)
 
 
-def zone_pixels(geometry: dict[str, Any], grid: Grid) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices (in the full grid) of the pixels whose centre is inside `geometry`."""
+@dataclass
+class ZoneMask:
+    """A zone's pixels: a boolean mask whose top-left pixel is (row, col) of the grid, trimmed to its pixels."""
+
+    row: int
+    col: int
+    mask: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return int(np.count_nonzero(self.mask))
+
+    def flat(self, row0: int, col0: int, width: int) -> np.ndarray:
+        """Flat positions of the zone's pixels in a window starting at (row0, col0), `width` columns wide."""
+        local = np.flatnonzero(self.mask)
+        rows, cols = np.divmod(local, self.mask.shape[1])
+        return (rows + self.row - row0) * width + (cols + self.col - col0)
+
+
+def zone_pixels(geometry: dict[str, Any], grid: Grid) -> ZoneMask | None:
+    """The pixels whose centre is inside `geometry` (None when there are none)."""
     geom = shape(geometry)
     if geom.is_empty:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return None
     minx, miny, maxx, maxy = geom.bounds
     r0, r1 = _span(grid.y, miny, maxy)
     c0, c1 = _span(grid.x, minx, maxx)
     if r1 == r0 or c1 == c0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return None
     inside = geometry_mask([geometry], out_shape=(r1 - r0, c1 - c0), transform=grid.transform(r0, c0),
                            invert=True)
-    rows, cols = np.nonzero(inside)
-    return rows.astype(np.int64) + r0, cols.astype(np.int64) + c0
+    rows, cols = np.flatnonzero(inside.any(1)), np.flatnonzero(inside.any(0))
+    if rows.size == 0:
+        return None
+    trimmed = inside[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    return ZoneMask(r0 + int(rows[0]), c0 + int(cols[0]), trimmed)
 
 
 @dataclass
@@ -81,18 +103,16 @@ class Selection:
 def select(zones: list[dict[str, Any]], grid: Grid) -> Selection:
     """Pixels of each zone ({'id', 'geometry'}), gathered into one window."""
     found = [zone_pixels(z["geometry"], grid) for z in zones]
-    ids, pixels = [z.get("id") for z in zones], [len(r) for r, _ in found]
-    if not any(pixels):
+    ids, pixels = [z.get("id") for z in zones], [f.count if f else 0 for f in found]
+    held = [f for f in found if f is not None and f.count]
+    if not held:
         return Selection(slice(0, 0), slice(0, 0), ids, pixels, np.zeros(0, dtype=np.int64))
-    r0 = min(int(r.min()) for r, _ in found if len(r))
-    r1 = max(int(r.max()) for r, _ in found if len(r)) + 1
-    c0 = min(int(c.min()) for _, c in found if len(c))
-    c1 = max(int(c.max()) for _, c in found if len(c)) + 1
-    width = c1 - c0
-    flat = [(r - r0) * width + (c - c0) for r, c in found if len(r)]
-    sizes = np.array([len(f) for f in flat])
+    r0, c0 = min(f.row for f in held), min(f.col for f in held)
+    r1 = max(f.row + f.mask.shape[0] for f in held)
+    c1 = max(f.col + f.mask.shape[1] for f in held)
+    sizes = np.array([f.count for f in held])
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    index: np.ndarray | None = np.concatenate(flat)
-    if len(flat) == 1 and sizes[0] == (r1 - r0) * width:
-        index = None  # the window is exactly the zone: no gather needed
+    if len(held) == 1 and held[0].mask.all():
+        return Selection(slice(r0, r1), slice(c0, c1), ids, pixels, None, starts)  # the window is the zone
+    index = np.concatenate([f.flat(r0, c0, c1 - c0) for f in held])
     return Selection(slice(r0, r1), slice(c0, c1), ids, pixels, index, starts)
