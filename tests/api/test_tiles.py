@@ -341,3 +341,15 @@ def test_style_draws_each_geometry_type(http, fields):
     assert hybrid["sources"]["vector"]["url"].endswith("/WebMercatorQuad-Vector/tilejson.json")
     assert hybrid["layers"][0]["type"] == "raster"
     assert http.get(f"/collections/{CID}/styles/other").status_code == 404
+
+
+def test_openapi_lists_the_tile_paths(http):
+    paths = http.get("/api").json()["paths"]
+    for path in ("/tileMatrixSets", "/collections/{collectionId}/tiles",
+                 "/collections/{collectionId}/tiles/{tilesetId}/tilejson.json",
+                 "/collections/{collectionId}/tiles/{tilesetId}/{z}/{x}/{y}",
+                 "/collections/{collectionId}/styles/{styleId}"):
+        assert "get" in paths[path], path
+    tile = paths["/collections/{collectionId}/tiles/{tilesetId}/{z}/{x}/{y}"]["get"]
+    assert "application/vnd.mapbox-vector-tile" in tile["responses"]["200"]["content"]
+    assert "204" in tile["responses"]
