@@ -42,6 +42,8 @@ FEATURES = [
     ("field-cross", "POLYGON((-1 -1, 1 -1, 1 1, -1 1, -1 -1))", {"crop": "maize", "ph": 7.2, "farmer": "Bo"}),
     ("river", "LINESTRING(5 45, 5.5 45.5, 6 45.2)", {"name": "Rhone", "navigable": True}),
     ("well", "POINT(20 -10)", {"depth": 30}),
+    # MVT has no geometry collections: the tile keeps the polygon
+    ("mixed", "GEOMETRYCOLLECTION(POLYGON((40 40, 41 40, 41 41, 40 40)), POINT(40.5 40.2))", {"kind": "gc"}),
 ]
 N_TINY = 3000   # tiny fields, 0.0005 degrees wide, around (12, 48): they all collapse at low zooms
 
@@ -138,6 +140,11 @@ def test_line_and_point_features(http, fields):
     assert feats["river"]["properties"]["navigable"] is True
     feats = {f["properties"]["id"]: f for f in decode(get_tile(http, *tile_of(20, -10, 8)).content)}
     assert feats["well"]["geometry"]["type"] == "Point"
+
+
+def test_geometry_collection_becomes_its_polygon(http, fields):
+    feats = {f["properties"]["id"]: f for f in decode(get_tile(http, *tile_of(40.6, 40.4, 7)).content)}
+    assert feats["mixed"]["geometry"]["type"] == "Polygon"
 
 
 def test_properties_selects_the_attributes(http, fields):
@@ -250,7 +257,7 @@ def test_tilejson_validates_and_describes_the_layer(http, fields, prefix):
     assert layer["fields"]["crop"] == "String" and layer["fields"]["ph"] == "Number"
     assert layer["fields"]["navigable"] == "Boolean"
     west, south, east, north = doc["bounds"]
-    assert west == pytest.approx(-1) and east == pytest.approx(30.45)
+    assert west == pytest.approx(-1) and east == pytest.approx(41)
     assert south == pytest.approx(-10) and north == pytest.approx(60.45, abs=0.01)
     assert 0 <= doc["minzoom"] < doc["maxzoom"] and len(doc["center"]) == 3
 

@@ -113,9 +113,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     -- Fast path, for a feature whose box lies inside the buffered tile (no clipping needed): one affine
     -- transform to tile units, Douglas-Peucker at one unit, snap to the integer grid, exterior rings
     -- counter-clockwise in tile coordinates (what ST_AsMVTGeom produces: clockwise on screen, y down).
-    -- Otherwise ST_AsMVTGeom clips. A feature that collapses becomes its marker (libs.mvt_marker).
+    -- Otherwise (and for geometry collections, which MVT cannot hold: ST_AsMVTGeom keeps their highest
+    -- dimension) ST_AsMVTGeom clips. A feature that collapses becomes its marker (libs.mvt_marker).
     SELECT coalesce(
-        CASE WHEN g OPERATOR(public.@) inner_bounds
+        CASE WHEN g OPERATOR(public.@) inner_bounds AND public.st_geometrytype(g) <> 'ST_GeometryCollection'
              THEN libs.mvt_nonempty(public.st_forcepolygonccw(public.st_snaptogrid(public.st_simplify(
                       public.st_affine(g, 1 / unit, 0, 0, -1 / unit, -public.st_xmin(bounds) / unit,
                                        public.st_ymax(bounds) / unit), 1), 1)))
