@@ -149,12 +149,33 @@ def test_unknown_collection_is_404(http, cubes):
     assert r.status_code == 404
 
 
-def test_openapi_and_links_list_the_endpoints(http, cubes, db):
+def test_openapi_and_links_list_the_endpoints(http, cubes):
     paths = http.get("/api/v2/api").json()["paths"]
     assert {"get", "post"} <= set(paths["/collections/{collectionId}/aggregate/time-series"])
     assert "/collections/{collectionId}/aggregate/summary" in paths
     landing = [link["href"] for link in http.get("/api/v2/").json()["links"]]
     assert any(h.endswith("/api/v2/collections/{collectionId}/aggregate/time-series") for h in landing)
-    kinds = db.execute("SELECT array_agg(DISTINCT kind ORDER BY kind) FROM data.collection_links "
-                       "WHERE path LIKE 'collections/{id}/aggregate/%'").fetchone()[0]
-    assert kinds == ["cube", "hybrid"]
+    for cid in (CID, HID):
+        links = http.get(f"/api/v2/collections/{cid}").json()["links"]
+        hrefs = {link["href"] for link in links if link["rel"] == "aggregate"}
+        assert hrefs >= {f"{http.base_url}/api/v2/collections/{cid}/aggregate/time-series",
+                         f"{http.base_url}/api/v2/collections/{cid}/aggregate/summary"}
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_time_series_per_feature_filtered_with_cql2(http, cubes, method):
+    url = f"/api/v2/collections/{HID}/aggregate/time-series"
+    if method == "GET":
+        r = http.get(url, params={"groupby": "feature", "layers": "NDVI", "resolution": "P1W",
+                                  "filter": "crop='rice'"})
+    else:
+        r = http.post(url, json={"groupby": "feature", "layers": ["NDVI"], "resolution": "P1W",
+                                 "filter": {"op": "=", "args": [{"property": "crop"}, "rice"]}})
+    assert r.status_code == 200, r.text
+    assert [f["id"] for f in r.json()["features"]] == ["far-away", "field-a"]
+
+
+def test_bad_feature_filter_is_400(http, cubes):
+    r = http.get(f"/api/v2/collections/{HID}/aggregate/time-series",
+                 params={"groupby": "feature", "layers": "NDVI", "filter": "crop = = 'x'"})
+    assert r.status_code == 400 and "CQL2" in r.json()["description"]

@@ -35,21 +35,21 @@ $$;
 CREATE OR REPLACE FUNCTION libs.analytics_feature_zones(collection_id text, area geometry, params jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
+-- The features of a hybrid collection as zones, narrowed by the area and a CQL2 filter (libs.cql2_to_sql:
+-- properties typed from the collection's data when it has a feature_collections row).
 DECLARE
     max_zones int := coalesce((params ->> 'max_zones')::int, 10000);
+    typed text := (SELECT fc.collection_id FROM data.feature_collections fc
+                   WHERE fc.collection_id = analytics_feature_zones.collection_id);
+    clause text := libs.cql2_to_sql(params -> 'filter', typed, 'f');
     out jsonb;
     n int;
 BEGIN
-    IF params -> 'filter' IS NOT NULL AND params -> 'filter' <> 'null' THEN
-        RAISE EXCEPTION 'filter on the features of an aggregation is not available yet'
-            USING ERRCODE = '22023', HINT = 'leave out filter; narrow the features with bbox or intersects';
-    END IF;
-    SELECT count(*), jsonb_agg(jsonb_build_object('id', f.id, 'geometry', libs.analytics_geojson_3857(f.geom))
-                               ORDER BY f.id)
-    INTO n, out
-    FROM data.features f
-    WHERE f.collection_id = analytics_feature_zones.collection_id
-      AND (area IS NULL OR ST_Intersects(f.geom, area));
+    EXECUTE format(
+        'SELECT count(*), jsonb_agg(jsonb_build_object(''id'', f.id, ''geometry'', '
+        'libs.analytics_geojson_3857(f.geom)) ORDER BY f.id) FROM data.features f '
+        'WHERE f.collection_id = $1 AND ($2::geometry IS NULL OR public.st_intersects(f.geom, $2)) AND (%s)',
+        clause) INTO n, out USING collection_id, area;
     IF n > max_zones THEN
         RAISE EXCEPTION 'groupby=feature selects % features; the limit is %', n, max_zones
             USING ERRCODE = 'PT413', HINT = 'narrow the features with bbox, intersects or filter';
