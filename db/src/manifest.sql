@@ -7,6 +7,7 @@
 \ir api/core.sql
 \ir api/stac.sql
 \ir api/stac_items.sql
+\ir api/stac_ingest.sql
 \ir api/stac_write.sql
 \ir api/features.sql
 \ir api/features_meta.sql

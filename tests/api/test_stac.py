@@ -242,3 +242,22 @@ def test_queryables(http, loaded):
         assert schema["$id"] == f"{http.base_url}{path}".replace("//q", "/q").replace("//c", "/c")
         assert schema["type"] == "object" and "cloud" in schema["properties"]
     assert http.get("/collections/nope/queryables").status_code == 404
+
+
+def test_items_routes_dispatch_features_collections(http, db):
+    """A 'features' collection's /items are its vector features (api.features_list), not pgSTAC items."""
+    fid = "stac-dispatch-features"
+    db.execute("SET search_path = pgstac, public")
+    db.execute("DELETE FROM pgstac.collections WHERE id = %s", (fid,))
+    db.execute("SELECT pgstac.create_collection(%s::jsonb)", (f'{{"id": "{fid}", "description": "vectors"}}',))
+    db.execute("INSERT INTO data.collection_meta (collection_id, kind) VALUES (%s, 'features')", (fid,))
+    db.execute("INSERT INTO data.features (collection_id, id, geom, properties) VALUES "
+               "(%s, 'f1', ST_SetSRID(ST_MakePoint(1, 2), 4326), '{\"name\": \"one\"}')", (fid,))
+    try:
+        doc = http.get(f"/collections/{fid}/items").json()
+        assert [f["id"] for f in doc["features"]] == ["f1"]
+        assert http.get(f"/collections/{fid}/items/f1").json()["properties"]["name"] == "one"
+        assert http.get(f"/collections/{fid}/queryables").status_code == 200
+        assert http.get("/search", params={"collections": fid}).json()["features"] == []
+    finally:
+        db.execute("DELETE FROM pgstac.collections WHERE id = %s", (fid,))

@@ -78,3 +78,26 @@ def test_demo_step_is_idempotent(db, database_url):
     doc = db.execute("SELECT api.search('{\"collections\": [\"demo-stac\"], \"limit\": 10}')").fetchone()[0]
     assert doc["numberMatched"] == 6
     db.execute("SELECT pgstac.delete_collection('demo-stac')")
+
+
+def test_our_ingest_stores_what_pgstac_create_item_stores(db):
+    """libs.stac_items_write dehydrates like pgstac.content_dehydrate (against the collection's item_assets)."""
+    base = {"description": "t", "item_assets": {"data": {"type": "image/tiff", "roles": ["data"]}}}
+    item = {"type": "Feature", "stac_version": "1.0.0", "id": "same", "links": [{"rel": "x", "href": "y"}], "bbox": [0, 0, 1, 1],
+            "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]},
+            "properties": {"datetime": "2024-01-01T00:00:00Z", "n": None, "nested": {"a": None, "b": 1}},
+            "assets": {"data": {"href": "https://e.org/x.tif", "type": "image/tiff", "roles": ["data"]},
+                       "extra": {"href": "https://e.org/y"}}}
+    db.execute("SET search_path = pgstac, public")
+    for cid in ("dehydrate-a", "dehydrate-b"):
+        db.execute("DELETE FROM pgstac.collections WHERE id = %s", (cid,))
+        db.execute("SELECT pgstac.create_collection(%s::jsonb)", (json.dumps({**base, "id": cid}),))
+    db.execute("SELECT pgstac.create_item(%s::jsonb)", (json.dumps({**item, "collection": "dehydrate-a"}),))
+    db.execute("SELECT libs.stac_items_write('dehydrate-b', %s::jsonb)", (json.dumps([{**item, "collection": "dehydrate-b"}]),))
+    rows = db.execute("SELECT collection, content, datetime, end_datetime, ST_AsText(geometry) FROM pgstac.items "
+                      "WHERE id = 'same' ORDER BY collection").fetchall()
+    assert len(rows) == 2 and rows[0][1:] == rows[1][1:]
+    hydrated = [db.execute("SELECT pgstac.get_item('same', %s)", (c,)).fetchone()[0] for c in ("dehydrate-a", "dehydrate-b")]
+    assert {**hydrated[0], "collection": None} == {**hydrated[1], "collection": None}
+    for cid in ("dehydrate-a", "dehydrate-b"):
+        db.execute("DELETE FROM pgstac.collections WHERE id = %s", (cid,))

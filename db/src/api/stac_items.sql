@@ -66,31 +66,70 @@ CREATE OR REPLACE FUNCTION libs.stac_count_settings(count text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog AS $$
     -- numberMatched: exact ('exact'), the planner's estimate ('planned'), or exact when cheap (default).
     -- Read-only: counts are computed per request, never cached stale in pgstac.search_wheres.
-    SELECT set_config('pgstac.readonly', 'true', true),
+    -- No parallel workers: starting them costs more (tens of ms) than these index-driven queries take.
+    SELECT set_config('max_parallel_workers_per_gather', '0', true),
+           set_config('pgstac.readonly', 'true', true),
            set_config('pgstac.context', CASE WHEN count = 'exact' THEN 'on' ELSE 'auto' END, true),
            set_config('pgstac.context_estimated_count', CASE WHEN count = 'planned' THEN '0' ELSE '100000' END, true),
            set_config('pgstac.context_estimated_cost', CASE WHEN count = 'planned' THEN '0' ELSE '100000' END, true);
 $$;
 
 DROP FUNCTION IF EXISTS libs.stac_item(jsonb);  -- the one-argument version of the first release
-CREATE OR REPLACE FUNCTION libs.stac_item(item jsonb, fields jsonb DEFAULT NULL) RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    -- An item with this surface's links (self, parent, collection, root); its stored links stay.
+
+-- The per-item helpers below have no SET search_path on purpose: PostgreSQL then inlines them into the
+-- calling query (a SET clause forbids inlining and costs a planning round per call: ~1 ms per item).
+-- They use only pg_catalog built-ins and schema-qualified functions.
+CREATE OR REPLACE FUNCTION libs.stac_path_part(value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN value ~ '^[A-Za-z0-9._~-]*$' THEN value ELSE libs.url_encode(value) END;
+$$;
+
+CREATE OR REPLACE FUNCTION libs.stac_item_at(item jsonb, fields jsonb, root text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- An item with links (self, parent, collection, root) under the base URL root; its stored links stay.
     -- The fields extension may leave links out (exclude them, or include other fields only).
     SELECT CASE WHEN item ? 'id' AND item ? 'collection'
                      AND NOT coalesce(fields -> 'exclude' ? 'links', false)
                      AND (jsonb_array_length(coalesce(fields -> 'include', '[]')) = 0
                           OR fields -> 'include' ? 'links') THEN
         item || jsonb_build_object('links', jsonb_build_array(
-            libs.link('self', libs.url('collections/' || libs.url_encode(item ->> 'collection') || '/items/'
-                                       || libs.url_encode(item ->> 'id')), 'application/geo+json'),
-            libs.link('parent', libs.url('collections/' || libs.url_encode(item ->> 'collection'))),
-            libs.link('collection', libs.url('collections/' || libs.url_encode(item ->> 'collection'))),
-            libs.link('root', libs.url(''))) || coalesce((
-                SELECT jsonb_agg(l) FROM jsonb_array_elements(CASE WHEN jsonb_typeof(item -> 'links') = 'array'
-                                                                   THEN item -> 'links' ELSE '[]' END) l
-                WHERE l ->> 'rel' NOT IN ('self', 'parent', 'collection', 'root')), '[]'))
-    ELSE item END;
+            jsonb_build_object('rel', 'self', 'type', 'application/geo+json',
+                               'href', c.href || '/items/' || libs.stac_path_part(item ->> 'id')),
+            jsonb_build_object('rel', 'parent', 'type', 'application/json', 'href', c.href),
+            jsonb_build_object('rel', 'collection', 'type', 'application/json', 'href', c.href),
+            jsonb_build_object('rel', 'root', 'type', 'application/json', 'href', root))
+            || CASE WHEN coalesce(jsonb_array_length(CASE WHEN jsonb_typeof(item -> 'links') = 'array'
+                                                          THEN item -> 'links' END), 0) = 0 THEN '[]'::jsonb
+                    ELSE coalesce((SELECT jsonb_agg(l) FROM jsonb_array_elements(item -> 'links') l
+                                   WHERE l ->> 'rel' NOT IN ('self', 'parent', 'collection', 'root')), '[]') END)
+    ELSE item END
+    FROM (SELECT root || 'collections/' || libs.stac_path_part(item ->> 'collection') AS href) c;
+$$;
+
+CREATE OR REPLACE FUNCTION libs.stac_item(item jsonb, fields jsonb DEFAULT NULL) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    -- An item with this surface's links.
+    SELECT libs.stac_item_at(item, fields, libs.base_url());
+$$;
+
+CREATE OR REPLACE FUNCTION libs.stac_hydrate(item jsonb, base jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- pgstac.content_hydrate's result (pgstac.merge_jsonb of the stored item and its collection's base
+    -- item), merging only the few keys the base item has instead of walking the whole item; the recursive
+    -- pgstac.merge_jsonb runs only where both sides are objects or arrays (assets vs item_assets).
+    SELECT CASE WHEN base IS NULL THEN item ELSE
+        (item - ARRAY(SELECT jsonb_object_keys(base)))
+        || coalesce((SELECT jsonb_object_agg(b.key, m.v)
+                     FROM jsonb_each(base) b,
+                     LATERAL (SELECT CASE
+                         WHEN item -> b.key = '"𒍟※"'::jsonb THEN NULL
+                         WHEN item -> b.key IS NULL OR jsonb_typeof(item -> b.key) = 'null' THEN b.value
+                         WHEN jsonb_typeof(item -> b.key) IN ('object', 'array')
+                              AND jsonb_typeof(item -> b.key) = jsonb_typeof(b.value)
+                              THEN pgstac.merge_jsonb(item -> b.key, b.value)
+                         ELSE item -> b.key END AS v) m
+                     WHERE m.v IS NOT NULL AND jsonb_typeof(m.v) <> 'null'), '{}')
+    END;
 $$;
 
 CREATE OR REPLACE FUNCTION libs.stac_search_links(res jsonb, path text, params jsonb) RETURNS jsonb
@@ -119,16 +158,24 @@ RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
 DECLARE
     res jsonb;
+    root text := libs.base_url();
 BEGIN
     PERFORM libs.stac_count_settings(params ->> 'count');
-    res := pgstac.search(libs.stac_pgstac_search(params));
-    RETURN jsonb_strip_nulls(jsonb_build_object(
+    -- pgSTAC finds the items; they come back dehydrated and are hydrated here, key by key (faster).
+    res := pgstac.search(libs.stac_pgstac_search(params) || '{"conf": {"nohydrate": true}}');
+    RETURN jsonb_build_object(
         'type', 'FeatureCollection',
-        'features', coalesce((SELECT jsonb_agg(libs.stac_item(f, params -> 'fields') ORDER BY n)
-                              FROM jsonb_array_elements(res -> 'features') WITH ORDINALITY AS s(f, n)), '[]'),
+        'features', coalesce((
+            SELECT jsonb_agg(libs.stac_item_at(CASE WHEN params ? 'fields'
+                                                    THEN pgstac.jsonb_fields(h.item, params -> 'fields') ELSE h.item END,
+                                               params -> 'fields', root) ORDER BY n)
+            FROM jsonb_array_elements(res -> 'features') WITH ORDINALITY AS s(f, n)
+            LEFT JOIN pgstac.collections c ON c.id = s.f ->> 'collection',
+            LATERAL (SELECT libs.stac_hydrate(s.f, c.base_item) AS item) h), '[]'),
         'links', libs.stac_search_links(res, path, params) || extra_links,
-        'numberMatched', res -> 'numberMatched',
-        'numberReturned', res -> 'numberReturned'));
+        'numberReturned', res -> 'numberReturned')
+        || CASE WHEN res ? 'numberMatched' THEN jsonb_build_object('numberMatched', res -> 'numberMatched')
+                ELSE '{}' END;
 END
 $$;
 
