@@ -29,7 +29,7 @@ import zarr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from raster_worker import aggregate, timebins  # noqa: E402
+from raster_worker import aggregate, timebins
 
 WEEKS = 52
 X0, Y0, RES = 1_113_194.9, 5_621_521.5, 100.0  # near 10E 45N in EPSG:3857
@@ -106,8 +106,8 @@ def main() -> int:
         print(f"{'area':>11} {'analytics s':>12} {'floor s':>8} {'ratio':>6} {'analytics MiB':>14} {'floor MiB':>10}")
         for area in (256, min(2048, args.size)):
             z, window = zone(args.size, area)
-            t_a, m_a, got = measure(lambda: analytics(path, z), args.repeat)
-            t_f, m_f, want = measure(lambda: floor(path, window), args.repeat)
+            t_a, m_a, got = measure(lambda z=z: analytics(path, z), args.repeat)  # type: ignore[misc]
+            t_f, m_f, want = measure(lambda w=window: floor(path, w), args.repeat)  # type: ignore[misc]
             assert np.allclose(got, want, rtol=1e-5), "analytics and floor disagree"
             print(f"{area:>5}x{area:<5} {t_a:>12.3f} {t_f:>8.3f} {t_a / t_f:>6.2f} {m_a:>14.1f} {m_f:>10.1f}")
     finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from . import blocks, stats, timebins, zones
-from .blocks import Layers, RequestError, parse_expression, valid_pixels
+from .blocks import Layers, RequestError, parse_expression
 
 
 def _env_int(name: str, default: int) -> int:
@@ -74,7 +74,7 @@ class Query:
     start: np.datetime64 | None = None
     end: np.datetime64 | None = None
     step: timebins.Step | None = None       # None: one bin over the whole range (summary)
-    spec: stats.Spec = stats.Spec()
+    spec: stats.Spec = field(default_factory=stats.Spec)
     mask: str = "auto"                      # 'auto', 'none' or a mask layer's name
 
     @property
@@ -90,7 +90,7 @@ class Result:
     table: dict[str, np.ndarray]             # layer -> (bins, selected zones, spec.width)
 
 
-def _time_range(times: np.ndarray, q: Query) -> tuple[np.datetime64, np.datetime64]:
+def _time_range(times: np.ndarray, q: Query) -> tuple[Any, Any]:
     if times.size == 0:
         raise RequestError(400, "this cube has no time steps")
     first = q.start if q.start is not None else times.min()
@@ -103,7 +103,7 @@ def _time_range(times: np.ndarray, q: Query) -> tuple[np.datetime64, np.datetime
             raise RequestError(413, f"{q.step.iso} steps from {first} to {last} make {n} steps; the limit is "
                                     f"{MAX_STEPS} (STAPI_ANALYTICS_MAX_STEPS): use a coarser resolution or a "
                                     "shorter datetime range", size=n, limit=MAX_STEPS)
-    return np.datetime64(first, "s"), np.datetime64(last, "s")
+    return timebins.seconds(first), timebins.seconds(last)
 
 
 def _pieces(members: np.ndarray, cap: int | None) -> tuple[tuple[int, ...], np.ndarray]:

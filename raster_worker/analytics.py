@@ -30,14 +30,14 @@ def instant(text: str | None) -> np.datetime64 | None:
     """An RFC 3339 date-time (or date) -> naive UTC datetime64[s]."""
     if not text:
         return None
-    value = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
+    value = datetime.fromisoformat(text.replace("z", "Z"))
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return np.datetime64(value, "s")
 
 
 def iso(t: np.datetime64) -> str:
-    return str(np.datetime64(t, "s")) + "Z"
+    return str(np.asarray(t).astype("datetime64[s]")) + "Z"
 
 
 def percentile_name(q: float) -> str:

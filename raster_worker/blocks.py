@@ -8,6 +8,7 @@ the same on local threads and on a dask.distributed cluster.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,4 +138,4 @@ def block(plan: Plan, times: np.ndarray, pieces: tuple[int, ...]) -> np.ndarray:
                   for n, v in zip(plan.names, values)]
     bounds = np.cumsum((0, *pieces))
     return np.stack([np.concatenate([stats.block_stats(v[a:b], plan.index, plan.starts, plan.spec)
-                                     for a, b in zip(bounds, bounds[1:])]) for v in values])
+                                     for a, b in itertools.pairwise(bounds)]) for v in values])

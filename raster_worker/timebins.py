@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -86,6 +87,11 @@ class Bins:
         return len(self.starts)
 
 
+def seconds(t: Any) -> Any:
+    """A datetime64 scalar (any unit) in seconds."""
+    return np.asarray(t).astype("datetime64[s]")[()]
+
+
 def count_steps(first: np.datetime64, last: np.datetime64, step: Step) -> int:
     a, b = _index(np.array([first, last], dtype="datetime64[s]"), step)
     return int(b - a + 1)
@@ -94,7 +100,7 @@ def count_steps(first: np.datetime64, last: np.datetime64, step: Step) -> int:
 def make_bins(times: np.ndarray, first: np.datetime64, last: np.datetime64, step: Step | None) -> Bins:
     """Bins covering [first, last]; `step=None` gives one bin spanning [first, last] exactly."""
     times = np.asarray(times, dtype="datetime64[s]")
-    first, last = np.datetime64(first, "s"), np.datetime64(last, "s")
+    first, last = seconds(first), seconds(last)
     inside = (times >= first) & (times <= last)
     if step is None:
         members = np.where(inside, 0, -1)

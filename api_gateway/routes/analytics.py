@@ -7,6 +7,7 @@ as it is. JSON by default, CSV with `f=csv` or `Accept: text/csv`.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -92,7 +93,7 @@ def _bins(value: Any) -> int | list[float]:
             raise BadRequest(f"bins must be between 1 and {MAX_BINS}, got {n}")
         return n
     edges = _numbers(value, "bins")
-    if len(edges) < 2 or len(edges) > MAX_BINS + 1 or any(b <= a for a, b in zip(edges, edges[1:])):
+    if len(edges) < 2 or len(edges) > MAX_BINS + 1 or any(b <= a for a, b in itertools.pairwise(edges)):
         raise BadRequest(f"bins as edges must be 2 to {MAX_BINS + 1} strictly increasing numbers, got {value!r}")
     return edges
 
@@ -225,7 +226,7 @@ _SUMMARY_PARAMS = ["collectionId", "bbox", "layers", "expression", "datetime", "
                    "groupby", "filter", "filter-lang", "mask", "f"]
 _TOO_LARGE = {"413": {"description": "The request would read or hold more values than the configured limit",
                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}
-_CSV = {"text/csv": {}}
+_CSV: dict[str, Any] = {"text/csv": {}}
 
 
 def _op(summary_text: str, names: list[str], body: bool = False) -> dict[str, Any]:

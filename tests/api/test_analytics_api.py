@@ -179,3 +179,58 @@ def test_bad_feature_filter_is_400(http, cubes):
     r = http.get(f"/api/v2/collections/{HID}/aggregate/time-series",
                  params={"groupby": "feature", "layers": "NDVI", "filter": "crop = = 'x'"})
     assert r.status_code == 400 and "CQL2" in r.json()["description"]
+
+
+def test_too_many_steps_is_413_with_size_and_limit(http, cubes):
+    r = http.get(f"/api/v2/collections/{CID}/aggregate/time-series",
+                 params={"layers": "NDVI", "resolution": "P1D", "datetime": "1900-01-01T00:00:00Z/2100-01-01T00:00:00Z"})
+    assert r.status_code == 413, r.text
+    body = r.json()
+    assert body["code"] == "PayloadTooLarge" and body["limit"] == 10000 and body["size"] == 73050
+    assert "limit is 10000" in body["description"]
+
+
+def test_per_feature_summary_and_csv(http, cubes):
+    r = http.post(f"/collections/{HID}/aggregate/summary?f=csv",
+                  json={"groupby": "feature", "layers": "NDVI,B04", "percentiles": [50], "bins": 4})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert list(rows[0]) == ["feature_id", "layer", "count", "min", "max", "mean", "std", "p50"]
+    by = {(row["feature_id"], row["layer"]): row for row in rows}
+    assert by[("far-away", "NDVI")]["count"] == "0" and by[("far-away", "NDVI")]["mean"] == ""
+    vals = np.concatenate(reference(cubes[HID], [10.0021, 44.9985, 10.0101, 45.0], "B04", "P1Y"))
+    assert float(by[("field-a", "B04")]["p50"]) == pytest.approx(np.median(vals), rel=RTOL)
+
+
+def test_range_without_acquisitions_reports_empty_steps(http, cubes):
+    r = http.get(f"/api/v2/collections/{CID}/aggregate/time-series",
+                 params={"layers": "NDVI", "resolution": "P1M", "datetime": "2022-01-01T00:00:00Z/2022-03-31T00:00:00Z"})
+    assert r.status_code == 200, r.text
+    steps = r.json()["steps"]
+    assert [s["start"] for s in steps] == ["2022-01-01T00:00:00Z", "2022-02-01T00:00:00Z", "2022-03-01T00:00:00Z"]
+    assert all(s["acquisitions"] == 0 and s["values"]["NDVI"] == {"count": 0, "mean": None} for s in steps)
+    summary = http.get(f"/api/v2/collections/{CID}/aggregate/summary",
+                       params={"layers": "NDVI", "datetime": "2022-01-01T00:00:00Z/2022-03-31T00:00:00Z"})
+    assert summary.status_code == 200
+    assert summary.json()["statistics"]["NDVI"]["count"] == 0
+    assert summary.json()["statistics"]["NDVI"]["histogram"] is None
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"intersects": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1]]]}}, ""),
+    ({"intersects": {"type": "Point", "coordinates": [10.01, 44.99]}}, "selects no pixel"),
+    ({"intersects": "not geojson"}, "intersects"),
+    ({"intersects": {"type": "Point", "coordinates": [10.01, 44.99]}, "bbox": [10, 44, 11, 45]}, "not both"),
+    ({"bins": "3,2,1", "layers": ["NDVI"]}, "unknown member"),
+    ({"layers": ["NDVI"], "resolution": "P0W"}, "resolution"),
+])
+def test_bad_posts_are_400(http, cubes, body, words):
+    r = http.post(f"/api/v2/collections/{CID}/aggregate/time-series", json={"layers": ["NDVI"], **body})
+    assert r.status_code == 400, r.text
+    assert words in r.json()["description"]
+
+
+def test_bad_summary_bins_are_400(http, cubes):
+    for bins in ("0", "3,2,1", "a,b"):
+        r = http.get(f"/collections/{CID}/aggregate/summary", params={"layers": "NDVI", "bins": bins})
+        assert r.status_code == 400 and "bins" in r.json()["description"]

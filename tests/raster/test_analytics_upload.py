@@ -31,7 +31,7 @@ def eolearn_source(folder: Path, out: Path) -> Path:
     valid = np.load(folder / "IS_VALID.npy")[..., 0].astype(np.uint8)
     ring = np.array(json.loads((folder / "bbox.geojson").read_text())["coordinates"][0])
     (minx, miny), (maxx, maxy) = ring.min(0), ring.max(0)
-    t, h, w = ndvi.shape
+    _t, h, w = ndvi.shape
     dx, dy = (maxx - minx) / w, (maxy - miny) / h
     times = np.array(json.loads((folder / "timestamps.json").read_text()), dtype="datetime64[ns]")
     ds = xr.Dataset(
@@ -81,7 +81,8 @@ def reference(cube: Cube, bbox: list[float], layer: str, valid: np.ndarray, reso
     rows, cols = pixels_in_bbox(cube, bbox)
     data = np.where(valid, cube.arrays[layer].astype(np.float64), np.nan)[:, rows, cols]
     bins = timebins.make_bins(cube.times, cube.times.min(), cube.times.max(), timebins.parse_duration(resolution))
-    return [(lambda v: v[~np.isnan(v)])(data[bins.members == b]) for b in range(len(bins))]
+    picked = [data[bins.members == b] for b in range(len(bins))]
+    return [v[~np.isnan(v)] for v in picked]
 
 
 def check(steps: list[dict], want: list[np.ndarray], layer: str) -> None:

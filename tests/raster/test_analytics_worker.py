@@ -166,7 +166,7 @@ def test_only_the_chunks_of_the_window_are_read(database_url, cube, tmp_path):
     assert spoiled > 0
     src = source(database_url, {"bbox": BBOX})
     src["store_path"], zones_ = str(copy), src.pop("zones")
-    q, names = analytics.query_of({"source": src, "zones": zones_, "layers": ["NDVI"], "mask": "none",
+    q, _names = analytics.query_of({"source": src, "zones": zones_, "layers": ["NDVI"], "mask": "none",
                                    "resolution": "P1M"}, summary=False)
     result = aggregate.run(q, single=True)
     data = cube.arrays["NDVI"][:, rows, cols].astype(np.float64)
@@ -174,7 +174,7 @@ def test_only_the_chunks_of_the_window_are_read(database_url, cube, tmp_path):
 
 
 def test_index_layer_computed_from_its_expression_equals_the_stored_one(database_url, cube):
-    result, names, q = run(database_url, BBOX, layers=["NDVI", "ndvix"], aggregation=["mean", "p50"],
+    result, _names, _q = run(database_url, BBOX, layers=["NDVI", "ndvix"], aggregation=["mean", "p50"],
                            resolution="P1W")
     assert np.allclose(result.table["NDVI"], result.table["ndvix"], rtol=1e-6, equal_nan=True)
 
