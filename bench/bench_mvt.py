@@ -32,7 +32,7 @@ from psycopg.types.json import Jsonb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from scripts.migrate import migrate  # noqa: E402
+from scripts.migrate import migrate
 
 DSN = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5439/stapi")
 CID = "bench-mvt"
@@ -194,8 +194,9 @@ def main() -> int:
             server(tipg_python(), "tipg.main:app", tipg_env, "/healthz") as tipg, \
             psycopg.connect(DSN, autocommit=True) as sql, httpx.Client(timeout=120) as client:
         def raw(t: tuple[int, int, int]) -> bytes:
-            return bytes(sql.execute("SELECT api.features_tile(%s, %s, %s, %s, '{}'::jsonb)", (CID, *t),
-                                     prepare=True).fetchone()[0])
+            row = sql.execute("SELECT api.features_tile(%s, %s, %s, %s, '{}'::jsonb)", (CID, *t),
+                              prepare=True).fetchone()
+            return bytes(row[0]) if row else b""
 
         def ours_get(t: tuple[int, int, int]) -> bytes:
             return client.get(ours + ours_tile.format(*t)).content

@@ -12,9 +12,8 @@ import morecantile
 import psycopg
 import pytest
 import referencing
-from psycopg.types.json import Jsonb
-
 from conftest import testdata as shared_file
+from psycopg.types.json import Jsonb
 
 CID = "tiles-api-fields"
 HYBRID = "tiles-api-hybrid"
@@ -124,7 +123,7 @@ def test_low_zoom_keeps_every_feature_and_stays_small(http, fields):
 
 def lake_ring(http, z: int) -> list:
     feats = decode(get_tile(http, *tile_of(30, 60, z)).content)
-    return [f for f in feats if f["properties"]["id"] == "lake"][0]["geometry"]["coordinates"][0]
+    return next(f for f in feats if f["properties"]["id"] == "lake")["geometry"]["coordinates"][0]
 
 
 def test_low_zoom_simplifies_detailed_geometry(http, fields):

@@ -5,9 +5,8 @@ from __future__ import annotations
 import mapbox_vector_tile
 import morecantile
 import pytest
-from pyproj import Transformer
-
 from conftest import AUTH
+from pyproj import Transformer
 
 CID = "tiles-upload-utm"
 
@@ -44,5 +43,5 @@ def test_uploaded_collection_lists_its_vector_tileset(http, uploaded):
     assert [t["dataType"] for t in tilesets] == ["vector"]
     tilejson = http.get(f"/collections/{CID}/tiles/WebMercatorQuad/tilejson.json").json()
     assert tilejson["vector_layers"][0]["fields"] == {"id": "String", "crop": "String", "ph": "Number"}
-    west, south, east, north = tilejson["bounds"]
+    west, south = tilejson["bounds"][:2]
     assert west == pytest.approx(78.5, abs=1e-4) and south == pytest.approx(17.5, abs=1e-4)

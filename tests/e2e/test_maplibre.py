@@ -22,11 +22,10 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from conftest import ROOT, free_port
 from PIL import Image
 from psycopg.types.json import Jsonb
 from websockets.sync.client import ClientConnection, connect
-
-from conftest import ROOT, free_port
 
 CID = "tiles-e2e-maplibre"
 DIST = ROOT / ".local" / "e2e" / "node_modules" / "maplibre-gl" / "dist"
@@ -79,7 +78,7 @@ def page_url(services, features, tmp_path_factory) -> Iterator[str]:
         shutil.copy(DIST / name, site / name)
     style = json.dumps(f"{services.url}/collections/{CID}/styles/default")
     (site / "index.html").write_text(PAGE % {"size": SIZE, "style": style})
-    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(site))  # noqa: E731
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     server.RequestHandlerClass.log_message = lambda *a: None  # type: ignore[method-assign]
     threading.Thread(target=server.serve_forever, daemon=True).start()
