@@ -3,12 +3,14 @@
 Used by `scripts/upload_local_zarr.py` (the CLI) and by the raster worker's `POST /cubes/{id}` (the HTTP
 registration the gateway proxies). The served store follows the storage contract (see `layers.py`): dims
 (time, y, x), x/y pixel centres in EPSG:3857 metres, one float32 variable per layer, NaN = nodata, chunks
-(1, 256, 256), written to ``<data_dir>/cubes/<collection_id>/<version>.zarr``; then `api.cube_register` switches
+(1, 256, 256), plus the overview levels in groups ``overviews/<factor>`` (see `overviews.py`), written to
+``<data_dir>/cubes/<collection_id>/<version>.zarr``; then `api.cube_register` switches
 the database rows in one transaction. A failure removes the new folder and leaves the previous state intact.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import time
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import expressions, sentinel2
+from . import expressions, overviews, sentinel2
 from .source import Source, load_source
 
 CHUNK = 256
@@ -127,55 +129,77 @@ def prune_versions(folder: Path, keep: Path) -> None:
 
 def write_store(src: Source, plan: Plan, target: Path, use_v2: bool,
                 progress: Callable[[int], None] | None) -> dict[str, list[float]]:
-    """Write the served store; returns per-layer value percentiles (2, 98, max) from the first slices."""
+    """Write the served store and its overviews; returns per-layer value percentiles (2, 98, max) from the
+    first slices."""
     import zarr
 
     names = list(plan.bands.values()) + [d["name"] for d in plan.derived if d["kind"] == "index"]
-    template(src, names).to_zarr(target, mode="w-", compute=False, consolidated=use_v2,
-                                 zarr_format=2 if use_v2 else 3,
-                                 encoding={n: _encoding(src) for n in names})
-    group = zarr.open_group(target, mode="r+")
+    levels = overviews.factors(src.height, src.width)
+    for factor in [1, *levels]:
+        template(src, names, factor).to_zarr(
+            target, group=None if factor == 1 else overviews.group_path(factor), mode="w-", compute=False,
+            consolidated=False, zarr_format=2 if use_v2 else 3,
+            encoding={n: _encoding(src, factor) for n in names})
+    if use_v2:
+        zarr.consolidate_metadata(str(target))
+    group = zarr.open_group(target, mode="r+", use_consolidated=False)
+    masks = {name for var, name in plan.bands.items() if is_mask(src, var, name)}
     stats: dict[str, list[float]] = {}
     for t in range(len(src.times)):
         slab: dict[str, np.ndarray] = {}
         for var, name in plan.bands.items():
             slab[name] = src.reproject(var, t)
-            _store(group, name, t, slab[name], stats)
+            _store(group, name, t, slab[name], stats, levels, name in masks)
             if progress:
                 progress(1)
         for layer in plan.derived:
             if layer["kind"] == "index":
-                _store(group, layer["name"], t, expressions.evaluate(layer["expression"], slab), stats)
+                data = expressions.evaluate(layer["expression"], slab)
+                _store(group, layer["name"], t, data, stats, levels, False)
                 if progress:
                     progress(1)
     return stats
 
 
-def _store(group: Any, name: str, t: int, data: np.ndarray, stats: dict[str, list[float]]) -> None:
+def _store(group: Any, name: str, t: int, data: np.ndarray, stats: dict[str, list[float]], levels: list[int],
+           mask: bool) -> None:
     group[name][t, :, :] = data
+    overviews.write(group, name, t, data, levels, mask)
     if name not in stats and np.isfinite(data).any():
         p2, p98, top = np.nanpercentile(data, [2, 98, 100])
         stats[name] = [float(p2), float(p98), float(top)]
 
 
-def _encoding(src: Source) -> dict[str, Any]:
-    return {"chunks": (1, min(CHUNK, src.height), min(CHUNK, src.width)), "_FillValue": np.float32("nan"),
-            "dtype": "float32"}
+def is_mask(src: Source, var: str, name: str) -> bool:
+    """Class codes (SCL, CF flags): rendered with a colormap, never averaged into overviews."""
+    attrs = src.variables[var].attrs
+    return name.upper() == "SCL" or "flag_meanings" in attrs or "flag_masks" in attrs
 
 
-def template(src: Source, names: list[str]) -> xr.Dataset:
-    """A lazy (dask) dataset: to_zarr(compute=False) writes metadata and coordinates, no data."""
+def _encoding(src: Source, factor: int = 1) -> dict[str, Any]:
+    h, w = math.ceil(src.height / factor), math.ceil(src.width / factor)
+    return {"chunks": (1, min(CHUNK, h), min(CHUNK, w)), "_FillValue": np.float32("nan"), "dtype": "float32"}
+
+
+def template(src: Source, names: list[str], factor: int = 1) -> xr.Dataset:
+    """A lazy (dask) dataset: to_zarr(compute=False) writes metadata and coordinates, no data.
+
+    `factor` > 1: the overview level with pixels `factor` times larger (see `overviews`)."""
     import dask.array as da
 
-    shape = (len(src.times), src.height, src.width)
-    chunks = (1, min(CHUNK, src.height), min(CHUNK, src.width))
+    x, y = overviews.level_coords(src.dst_x, src.dst_y, factor) if factor > 1 else (src.dst_x, src.dst_y)
+    shape = (len(src.times), len(y), len(x))
+    chunks = (1, min(CHUNK, len(y)), min(CHUNK, len(x)))
     data = {n: (("time", "y", "x"), da.full(shape, np.nan, dtype=np.float32, chunks=chunks),
                 {"grid_mapping": "spatial_ref"}) for n in names}
     coords = {"time": ("time", src.times.astype("datetime64[ns]")),
-              "y": ("y", src.dst_y, {"units": "m", "standard_name": "projection_y_coordinate"}),
-              "x": ("x", src.dst_x, {"units": "m", "standard_name": "projection_x_coordinate"}),
+              "y": ("y", y, {"units": "m", "standard_name": "projection_y_coordinate"}),
+              "x": ("x", x, {"units": "m", "standard_name": "projection_x_coordinate"}),
               "spatial_ref": ((), 0, {"crs_wkt": WEB_MERCATOR_WKT(), "spatial_ref": WEB_MERCATOR_WKT()})}
-    return xr.Dataset(data, coords=coords, attrs={"Conventions": "CF-1.8", "source": src.path})
+    attrs = {"Conventions": "CF-1.8", "source": src.path}
+    if factor > 1:
+        attrs["overview_factor"] = factor
+    return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
 def WEB_MERCATOR_WKT() -> str:  # noqa: N802 - a constant computed once
@@ -198,6 +222,8 @@ def registration(src: Source, plan: Plan, stats: dict[str, list[float]], target:
         "attrs": {"sentinel2": plan.sentinel2, "source_attrs": _plain(src.attrs)}, "force": opts.force,
         "title": opts.title or src.attrs.get("title"), "description": opts.description,
         "asset_href": opts.asset_href,
+        "levels": overviews.describe(overviews.factors(src.height, src.width), len(src.times), src.height,
+                                     src.width, (dx, dy)),
     }
 
 
@@ -205,14 +231,14 @@ def band_layers(src: Source, plan: Plan, stats: dict[str, list[float]]) -> list[
     out = []
     for var, name in plan.bands.items():
         attrs = src.variables[var].attrs
-        is_mask = name.upper() == "SCL" or "flag_meanings" in attrs or "flag_masks" in attrs
+        mask = is_mask(src, var, name)
         lo, hi, _ = stats.get(name, [0.0, 1.0, 1.0])
-        if plan.sentinel2 and not is_mask and sentinel2.band_id(name):
+        if plan.sentinel2 and not mask and sentinel2.band_id(name):
             lo, hi = 0.0, 0.4
-        out.append({"name": name, "kind": "mask" if is_mask else "band", "variable": name,
+        out.append({"name": name, "kind": "mask" if mask else "band", "variable": name,
                     "dtype": "float32", "units": attrs.get("units"),
                     "rescale": [round(lo, 6), round(hi if hi > lo else lo + 1, 6)],
-                    "colormap": "greys" if plan.sentinel2 and not is_mask else "viridis",
+                    "colormap": "greys" if plan.sentinel2 and not mask else "viridis",
                     "description": attrs.get("long_name") or (
                         sentinel2.BANDS.get(name) if plan.sentinel2 else None)})
     return out

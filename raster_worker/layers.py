@@ -19,6 +19,9 @@ Public API (stable; analytics relies on it):
 - ``Cube.read_series(name_or_expression, rows, cols, times=slice(None)) -> np.ndarray``: (time, rows, cols).
 - ``Cube.grid``: `Grid` (x0/y0 pixel centres, dx/dy, width/height) with ``window(minx, miny, maxx, maxy)``
   (EPSG:3857 bbox -> (rows, cols) slices) and ``index(x, y)`` (EPSG:3857 point -> (row, col)).
+- ``Cube.for_resolution(metres) -> Cube``: the same cube read from its coarsest overview level (see
+  `overviews`) whose pixel is not coarser than ``metres``; itself when there is none. ``Cube.level`` is the
+  level's factor (1 = full resolution); everything above works on a level's view the same way, in its grid.
 """
 
 from __future__ import annotations
@@ -100,10 +103,36 @@ class Cube:
     grid: Grid
     times: np.ndarray                # datetime64[ms], ascending
     layers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    level: int = 1                   # overview factor of this view (1: full resolution)
+    views: dict[int, Cube] = field(default_factory=dict, repr=False)
 
     @property
     def version(self) -> str:
         return str(self.source.get("version", ""))
+
+    def for_resolution(self, metres: float) -> Cube:
+        """The view of the coarsest overview level whose pixel size is at most `metres` (EPSG:3857)."""
+        if self.level != 1:
+            raise LayerError("for_resolution applies to the full-resolution cube")
+        best = 1
+        for level in self.source.get("levels") or []:
+            factor = int(level["factor"])
+            if factor > best and factor * abs(self.grid.dx) <= metres * (1 + 1e-9):
+                best = factor
+        return self if best == 1 else self.at_level(best)
+
+    def at_level(self, factor: int) -> Cube:
+        """The view of overview level `factor` (its own grid and arrays, same layers and times)."""
+        view = self.views.get(factor)
+        if view is None:
+            level = next((lv for lv in self.source.get("levels") or [] if int(lv["factor"]) == factor), None)
+            if level is None:
+                raise LayerError(f"collection {self.collection_id} has no overview level {factor}", 404)
+            arrays = self.arrays[level["group"]]
+            grid = Grid.from_coords(np.asarray(arrays["x"][:]), np.asarray(arrays["y"][:]))
+            view = Cube(self.collection_id, self.source, arrays, grid, self.times, self.layers, factor)
+            self.views[factor] = view
+        return view
 
     def layer(self, name: str) -> dict[str, Any]:
         found = self.layers.get(name) or next(
@@ -184,7 +213,7 @@ _chunk_lock = threading.Lock()
 
 def _chunk(cube: Cube, variable: str, t: int, cr: int, cc: int) -> np.ndarray:
     global _chunk_bytes
-    key = (cube.source["store_path"], cube.version, variable, t, cr, cc)
+    key = (cube.source["store_path"], cube.version, cube.level, variable, t, cr, cc)
     with _chunk_lock:
         hit = _chunks.get(key)
         if hit is not None:

@@ -5,9 +5,11 @@
 
 The gateway validates and proxies `/collections/{id}/tiles/WebMercatorQuad/{z}/{x}/{y}.png` here. A tile is:
 the cube (cached, see `layers.cube`) -> the tile's pixel centres mapped to store pixels (nearest) -> values
-(a layer, a composite, three layers or an expression) -> rescale + colormap or RGB -> PNG. The chosen time
-step is reported in `X-Cube-Datetime` and how it was chosen in `X-Cube-Datetime-Match` (exact, nearest,
-interval, latest).
+(a layer, a composite, three layers or an expression) -> rescale + colormap or RGB -> PNG. Values come from
+the coarsest overview level whose pixel is not coarser than the tile's (`layers.Cube.for_resolution`), so a
+low-zoom tile of a large cube reads a few small chunks; `X-Cube-Level` says which (1 = full resolution). The
+chosen time step is reported in `X-Cube-Datetime` and how it was chosen in `X-Cube-Datetime-Match` (exact,
+nearest, interval, latest).
 """
 
 from __future__ import annotations
@@ -167,7 +169,7 @@ def error(status: int, description: str) -> JSONResponse:
 def tile_response(collection_id: str, z: int, x: int, y: int, params: Any) -> Response:
     try:
         q = parse_query(params)
-        cube = layers.cube(collection_id)
+        cube = layers.cube(collection_id).for_resolution(2 * HALF / 2 ** z / TILE)
         body, when = render_tile(cube, q, z, x, y)
     except (TileError, layers.LayerError) as e:
         return error(e.status, str(e))
@@ -178,7 +180,7 @@ def tile_response(collection_id: str, z: int, x: int, y: int, params: Any) -> Re
             return error(404, e.diag.message_primary or str(e))
         raise
     headers = {"X-Cube-Datetime": when.datetime, "X-Cube-Datetime-Match": when.match,
-               "X-Cube-Version": cube.version}
+               "X-Cube-Version": cube.version, "X-Cube-Level": str(cube.level)}
     return Response(body, media_type="image/png", headers=headers)
 
 

@@ -29,7 +29,7 @@ from ..errors import APIError, BadRequest
 from ..responses import PNG, document
 
 TILE_PARAMS = {"layers", "datetime", "colormap", "rescale", "expression"}
-PASS_HEADERS = ("x-cube-datetime", "x-cube-datetime-match", "x-cube-version")
+PASS_HEADERS = ("x-cube-datetime", "x-cube-datetime-match", "x-cube-version", "x-cube-level")
 MAX_ZOOM = 24
 
 _client: httpx.AsyncClient | None = None

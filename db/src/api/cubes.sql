@@ -16,6 +16,7 @@ BEGIN
         'shape', to_jsonb(c.shape),
         'times', to_jsonb(c.times),
         'attrs', c.attrs,
+        'levels', c.levels,
         'layers', coalesce((
             SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
                 'name', l.name, 'kind', l.kind, 'variable', l.variable, 'bands', to_jsonb(l.bands),

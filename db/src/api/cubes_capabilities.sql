@@ -66,6 +66,8 @@ BEGIN
         'native_crs', c.native_crs,
         'resolution', to_jsonb(c.resolution),
         'shape', jsonb_build_object('time', c.shape[1], 'y', c.shape[2], 'x', c.shape[3]),
+        'overviews', (SELECT coalesce(jsonb_agg(lv -> 'factor' ORDER BY (lv ->> 'factor')::int), '[]')
+                      FROM jsonb_array_elements(c.levels) lv),
         'minzoom', 0,
         'maxzoom', libs.cube_maxzoom(collection_id),
         'colormaps', libs.cube_colormaps(),

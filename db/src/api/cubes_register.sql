@@ -142,13 +142,13 @@ CREATE OR REPLACE FUNCTION libs.cube_write_rows(cid text, params jsonb) RETURNS 
 LANGUAGE sql VOLATILE SET search_path = pg_catalog AS $$
     DELETE FROM data.cubes WHERE collection_id = cid;
     INSERT INTO data.cubes (collection_id, store_path, source_path, native_crs, resolution, bbox_wgs84, shape,
-                            times, attrs)
+                            times, attrs, levels)
     VALUES (cid, params ->> 'store_path', params ->> 'source_path', params ->> 'native_crs',
             ARRAY(SELECT jsonb_array_elements_text(params -> 'resolution'))::float8[],
             ARRAY(SELECT jsonb_array_elements_text(params -> 'bbox'))::float8[],
             ARRAY(SELECT jsonb_array_elements_text(params -> 'shape'))::int[],
             ARRAY(SELECT jsonb_array_elements_text(params -> 'times'))::timestamptz[],
-            coalesce(params -> 'attrs', '{}'));
+            coalesce(params -> 'attrs', '{}'), coalesce(params -> 'levels', '[]'));
     INSERT INTO data.cube_layers (collection_id, name, kind, variable, bands, expression, dtype, units, rescale,
                                   colormap, description, ord)
     SELECT cid, l ->> 'name', l ->> 'kind', l ->> 'variable',
