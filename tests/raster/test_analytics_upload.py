@@ -15,7 +15,7 @@ import psycopg
 import pytest
 import xarray as xr
 
-from raster_worker import aggregate, timebins
+from raster_worker import blocks, timebins
 from scripts import upload_local_zarr
 from tests.conftest import testdata as shared_testdata
 from tests.raster.analytics_cubes import Cube, from_store, pixels_in_bbox
@@ -135,6 +135,6 @@ def test_s2_scl_masks_clouds(http, s2):
                          "aggregation": "mean,p10,max"})
     assert r.status_code == 200, r.text
     scl = s2.arrays["SCL"]
-    valid = aggregate.valid_pixels("SCL", scl)
+    valid = blocks.valid_pixels("SCL", scl)
     assert not valid.all()  # the generator puts clouds in
     check(r.json()["steps"], reference(s2, bbox, "NDVI", valid, "P2W"), "NDVI")

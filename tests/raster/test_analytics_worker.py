@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from raster_worker import aggregate, analytics, stats, timebins
+from raster_worker import aggregate, analytics, blocks, stats, timebins
 from tests.raster.analytics_cubes import Cube, masked, pixels_in_bbox, synthetic
 
 CID = "analytics-worker-synthetic"
@@ -187,7 +187,7 @@ def test_bad_mask_choice(database_url, cube, mask, words):
 
 def test_scl_classes_and_generic_masks():
     scl = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, np.nan], dtype=np.float32)
-    assert aggregate.valid_pixels("SCL", scl).tolist() == [False, False, True, False, True, True, True,
+    assert blocks.valid_pixels("SCL", scl).tolist() == [False, False, True, False, True, True, True,
                                                                    True, False, False, False, True, False]
     flags = np.array([0, 1, 2, np.nan], dtype=np.float32)
-    assert aggregate.valid_pixels("IS_VALID", flags).tolist() == [False, True, True, False]
+    assert blocks.valid_pixels("IS_VALID", flags).tolist() == [False, True, True, False]
