@@ -11,7 +11,7 @@ PGDATA_DIR := $(LOCAL)/pgdata
 LOCAL_DATABASE_URL := postgresql://postgres@127.0.0.1:$(PGPORT)/stapi
 export STAPI_DATA_DIR ?= $(CURDIR)/$(LOCAL)/data
 
-.PHONY: help setup system-deps venv db migrate demo run stop test conformance bench clean e2e-deps
+.PHONY: help setup system-deps venv db migrate demo run stop test conformance bench clean e2e-deps cubes-gc
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ conformance: setup ## run stac-api-validator against a throwaway server
 
 bench: demo ## run the benchmarks in bench/ (prints figures; never part of `make test`)
 	@DATABASE_URL=$${DATABASE_URL:-$(LOCAL_DATABASE_URL)} $(PY) bench/run_all.py
+
+cubes-gc: ## remove DataCube store versions no collection is registered with (DRY_RUN=1 lists them)
+	@DATABASE_URL=$${DATABASE_URL:-$(LOCAL_DATABASE_URL)} $(PY) scripts/cube_gc.py $(if $(DRY_RUN),--dry-run)
 
 clean: stop ## remove the local database, data and Python environment
 	rm -rf $(LOCAL) $(VENV)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import analytics, store, tiles
+from . import analytics, store, tiles, uploads
 
 
 async def healthz(request: Request) -> Response:
@@ -22,6 +22,7 @@ async def healthz(request: Request) -> Response:
 
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    store.listen(uploads.on_cube_change)  # removes a collection's old store versions when its cube changes
     try:
         yield
     finally:

@@ -24,12 +24,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import expressions, overviews, sentinel2
+from . import expressions, overviews, sentinel2, versions
 from .source import Source, load_source
 
 CHUNK = 256
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-KEEP_VERSIONS = 2  # the current store and the one before it (readers holding the old source stay valid)
 
 
 class IngestError(ValueError):
@@ -95,36 +94,37 @@ def version_name() -> str:
 
 
 def ingest(path: str, opts: Options, register: Callable[[dict[str, Any]], dict[str, Any]],
-           progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None
-           ) -> dict[str, Any]:
+           progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None,
+           check: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Upload `path` as collection `opts.collection_id`; `register(params)` runs `api.cube_register`.
 
-    Returns a summary (collection, kind, store path, shape, layers, times, bbox, seconds).
+    `check()` runs `api.cube_upload_check` before anything is read or written (a collection that already has a
+    cube and no `force` fails at once). The collection's upload lock (`versions.upload_lock`) is held from the
+    check until the replaced versions are removed. Returns a summary (collection, kind, store path, shape,
+    layers, times, bbox, seconds).
     """
     started = time.monotonic()
     check_id(opts.collection_id)
-    src = load_source(path, opts.crs)
-    plan = plan_layers(src, opts)
-    folder = opts.data_dir / "cubes" / opts.collection_id
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{version_name()}.zarr"
-    try:
-        if total:
-            total(len(src.times) * (len(plan.bands) + sum(1 for d in plan.derived if d["kind"] == "index")))
-        stats = write_store(src, plan, target, opts.use_v2, progress)
-        params = registration(src, plan, stats, target, path, opts)
-        result = register(params)
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
-        raise
-    prune_versions(folder, keep=target)
-    return summary(result, src, plan, params, time.monotonic() - started)
-
-
-def prune_versions(folder: Path, keep: Path) -> None:
-    versions = sorted((p for p in folder.glob("v*.zarr") if p != keep), key=lambda p: p.stat().st_mtime)
-    for old in versions[: max(0, len(versions) - (KEEP_VERSIONS - 1))]:
-        shutil.rmtree(old, ignore_errors=True)
+    with versions.upload_lock(opts.data_dir, opts.collection_id):
+        if check:
+            check()
+        src = load_source(path, opts.crs)
+        plan = plan_layers(src, opts)
+        folder = opts.data_dir / "cubes" / opts.collection_id
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{version_name()}.zarr"
+        try:
+            if total:
+                total(len(src.times) * (len(plan.bands) + sum(1 for d in plan.derived if d["kind"] == "index")))
+            stats = write_store(src, plan, target, opts.use_v2, progress)
+            params = registration(src, plan, stats, target, path, opts)
+            result = register(params)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        removed = versions.prune(folder, keep=target)
+    return {**summary(result, src, plan, params, time.monotonic() - started),
+            "removed_versions": [str(p) for p in removed]}
 
 
 def write_store(src: Source, plan: Plan, target: Path, use_v2: bool,
@@ -277,4 +277,15 @@ def db_register(conn: Any, collection_id: str, params: dict[str, Any]) -> dict[s
     with conn.transaction():
         conn.execute("SET LOCAL ROLE stapi_writer")
         row = conn.execute("SELECT api.cube_register(%s, %s::jsonb)", (collection_id, Jsonb(params))).fetchone()
+    return dict(row[0])
+
+
+def db_check(conn: Any, collection_id: str, force: bool) -> dict[str, Any]:
+    """Run `api.cube_upload_check` as `stapi_writer`: 23505 when the cube exists and `force` is not set."""
+    from psycopg.types.json import Jsonb
+
+    with conn.transaction():
+        conn.execute("SET LOCAL ROLE stapi_writer")
+        row = conn.execute("SELECT api.cube_upload_check(%s, %s::jsonb)",
+                           (collection_id, Jsonb({"force": force}))).fetchone()
     return dict(row[0])

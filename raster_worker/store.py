@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from functools import lru_cache
@@ -61,33 +62,44 @@ def open_arrays(store_path: str, version: str = "") -> Any:
 
 CUBES_CHANNEL = "stapi_cubes"
 _listener: threading.Thread | None = None
+_callbacks: list[Any] = []
 
 
 def listen(callback: Any, channel: str = CUBES_CHANNEL) -> None:
     """Call `callback(payload)` for each NOTIFY on `channel` (a daemon thread; reconnects on failure).
 
     `data.cubes` notifies `stapi_cubes` with the collection id whenever a cube is registered, replaced or
-    deleted, so caches of source documents can be dropped at once instead of waiting for a TTL.
+    deleted, so caches of source documents can be dropped at once instead of waiting for a TTL. Several
+    callbacks may listen (one thread, one connection); each gets None after every (re)connection.
     """
     global _listener
     with _lock:
+        if callback not in _callbacks:
+            _callbacks.append(callback)
         if _listener is not None:
             return
-        _listener = threading.Thread(target=_listen_loop, args=(callback, channel), daemon=True,
-                                     name="cube-notify")
+        _listener = threading.Thread(target=_listen_loop, args=(channel,), daemon=True, name="cube-notify")
         _listener.start()
 
 
-def _listen_loop(callback: Any, channel: str) -> None:
+def _notify(payload: str | None) -> None:
+    for callback in list(_callbacks):
+        try:
+            callback(payload)
+        except Exception:  # one listener failing must not starve the others
+            logging.getLogger(__name__).exception("NOTIFY callback %r failed", callback)
+
+
+def _listen_loop(channel: str) -> None:
     import time
 
     while True:
         try:
             with psycopg.connect(database_url(), autocommit=True) as conn:
                 conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
-                callback(None)  # (re)connected: anything cached before may be stale
+                _notify(None)  # (re)connected: anything cached before may be stale
                 for note in conn.notifies():
-                    callback(note.payload)
+                    _notify(note.payload)
         except Exception:  # database restarting or unreachable: retry, the TTL still bounds staleness
             time.sleep(2)
 

@@ -10,7 +10,9 @@ Runs the same pipeline as `scripts/upload_local_zarr.py` (`raster_worker.ingest`
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import layers, store
-from .ingest import IngestError, Options, db_register, ingest
+from . import layers, store, versions
+from .ingest import IngestError, Options, db_check, db_register, ingest
 from .source import SourceError
 
 FIELDS = {"href", "layers", "all_layers", "force", "use_v2", "rebuild_rgb_composites", "crs", "title",
@@ -50,10 +52,38 @@ def options(collection_id: str, body: dict[str, Any]) -> Options:
                    asset_href=body["href"])
 
 
+def registered_stores() -> list[str]:
+    """Every registered store path (`api.cube_stores`)."""
+    return list((store.query_json("SELECT api.cube_stores('{}'::jsonb)") or {}).values())
+
+
+def collect_garbage(collection_id: str | None) -> list[Path]:
+    """Remove unregistered store versions of a collection (`versions.collect`); None: nothing (the full sweep
+    is `scripts/cube_gc.py`: a worker started against another database must not judge this data dir)."""
+    if collection_id is None:
+        return []
+    return versions.collect(data_dir(), registered_stores, collection_id)
+
+
+def on_cube_change(payload: str | None) -> None:
+    """NOTIFY stapi_cubes callback: collect in a thread, so cache invalidation never waits for a removal."""
+    if payload:
+        threading.Thread(target=_collect_logged, args=(payload,), daemon=True, name="cube-gc").start()
+
+
+def _collect_logged(collection_id: str) -> None:
+    try:
+        for path in collect_garbage(collection_id):
+            logging.getLogger(__name__).info("removed unregistered store version %s", path)
+    except Exception:  # the database or the disk failing here must not disturb serving
+        logging.getLogger(__name__).exception("garbage collection of %s failed", collection_id)
+
+
 def run(collection_id: str, body: dict[str, Any]) -> dict[str, Any]:
     opts = options(collection_id, body)
     with store.pool().connection() as conn:
-        result = ingest(opts.asset_href or "", opts, lambda params: db_register(conn, collection_id, params))
+        result = ingest(opts.asset_href or "", opts, lambda params: db_register(conn, collection_id, params),
+                        check=lambda: db_check(conn, collection_id, opts.force))
     layers.invalidate(collection_id)
     return result
 

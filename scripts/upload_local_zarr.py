@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from raster_worker.ingest import IngestError, Options, db_register, ingest  # noqa: E402
+from raster_worker.ingest import IngestError, Options, db_check, db_register, ingest  # noqa: E402
 from raster_worker.source import SourceError  # noqa: E402
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5439/stapi"
@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         with psycopg.connect(args.dsn) as conn:
             return ingest(args.path, options(args), lambda params: db_register(conn, args.collection_id, params),
-                          progress=bar.update, total=lambda n: setattr(bar, "total", n))
+                          progress=bar.update, total=lambda n: setattr(bar, "total", n),
+                          check=lambda: db_check(conn, args.collection_id, args.force))
     finally:
         bar.close()
 
@@ -91,6 +92,8 @@ def print_summary(s: dict[str, Any]) -> None:
         print(f"  {kind:<11} {', '.join(names)}")
     if s.get("previous_store_path"):
         print(f"  replaced    {s['previous_store_path']}")
+    for path in s.get("removed_versions") or []:
+        print(f"  removed     {path}")
     print(f"  try         /collections/{s['collection_id']}/capabilities")
 
 

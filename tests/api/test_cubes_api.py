@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,3 +110,26 @@ def test_search_by_bbox_and_datetime(registered: dict, http: httpx.Client) -> No
     ids = sorted(f["id"] for f in r.json()["features"])
     assert ids == [f"{CID}-202507{d:02d}T053000" for d in (7, 14, 21, 28)]
     assert r.json()["features"][0]["assets"]["data"]["type"] == "application/vnd+zarr"
+
+
+def test_registration_is_refused_before_reading(registered: dict, http: httpx.Client) -> None:
+    """An existing cube without force: 409 from the database before the store is even opened."""
+    r = http.post(f"/collections/{CID}/cube", json={"href": "/no/such/store.zarr"}, headers=AUTH)
+    assert r.status_code == 409 and "already has a DataCube" in r.json()["description"]
+
+
+def test_deleting_the_collection_removes_its_store(registered: dict, services, http: httpx.Client) -> None:
+    """DELETE /collections/{id} cascades to data.cubes; the worker hears NOTIFY stapi_cubes and removes the
+    collection's store folder (polled: the removal runs in the worker's own thread)."""
+    cid = "test-cubes-api-delete"
+    http.delete(f"/collections/{cid}", headers=AUTH)
+    r = http.post(f"/collections/{cid}/cube", json={"href": str(registered["path"]), "layers": ["B04", "B08"]},
+                  headers=AUTH)
+    assert r.status_code == 201, r.text
+    folder = services.data_dir / "cubes" / cid
+    assert Path(r.json()["store_path"]).is_dir() and folder.is_dir()
+    assert http.delete(f"/collections/{cid}", headers=AUTH).status_code in (200, 204)
+    deadline = time.monotonic() + 30
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not folder.exists()

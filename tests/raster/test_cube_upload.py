@@ -102,6 +102,16 @@ def test_second_upload_needs_force(uploaded: dict, source: Path, database_url: s
     assert store == uploaded["store_path"]
 
 
+def test_existing_cube_is_refused_before_the_source_is_read(uploaded: dict, database_url: str, data_dir: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --force, the database is asked first: a store that does not even exist is never opened."""
+    code = upload_local_zarr.main(["/no/such/store.zarr", "--collection-id", CID, "--dsn", database_url,
+                                   "--data-dir", str(data_dir), "--quiet"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "already has a DataCube" in err and "--force" in err and "cannot open" not in err
+
+
 def test_failed_upload_leaves_nothing(source: Path, database_url: str, data_dir: Path) -> None:
     code = upload_local_zarr.main([str(source), "--collection-id", "test-cube-bad", "--dsn", database_url,
                                    "--data-dir", str(data_dir), "--quiet", "--layers", "B04,NOPE"])
@@ -121,4 +131,27 @@ def test_force_replaces_atomically(uploaded: dict, source: Path, database_url: s
     assert src["store_path"] != uploaded["store_path"]
     assert {layer["name"] for layer in src["layers"]} == {"B04", "B08", "NDVI"}
     assert items == 18
-    assert len(list((data_dir / "cubes" / CID).glob("*.zarr"))) <= 2
+    assert [str(p.resolve()) for p in (data_dir / "cubes" / CID).glob("*.zarr")] == [src["store_path"]]
+    assert not Path(uploaded["store_path"]).exists()   # the replaced version is removed after the switch
+
+
+def test_gc_removes_only_unregistered_versions(uploaded: dict, database_url: str, data_dir: Path) -> None:
+    """scripts/cube_gc.py: orphans (an old version, a deleted collection's folder) go; registered stores stay;
+    a collection whose upload holds the lock is skipped."""
+    from raster_worker import versions
+    from scripts import cube_gc
+
+    with psycopg.connect(database_url) as conn:
+        current = conn.execute("SELECT store_path FROM data.cubes WHERE collection_id = %s", (CID,)).fetchone()[0]
+    orphan = data_dir / "cubes" / CID / "v20000101T000000-orphan.zarr"
+    gone = data_dir / "cubes" / "test-cube-deleted-long-ago" / "v20000101T000000-abcdef.zarr"
+    for path in (orphan, gone):
+        (path / "NDVI").mkdir(parents=True)
+        (path / "zarr.json").write_text("{}")
+    args = ["--dsn", database_url, "--data-dir", str(data_dir)]
+    assert cube_gc.main([*args, "--dry-run"]) == 0 and orphan.exists() and gone.exists()
+    with versions.upload_lock(data_dir, CID):
+        assert cube_gc.main(args) == 0
+    assert orphan.exists() and not gone.parent.exists()     # CID was locked (an upload running): skipped
+    assert cube_gc.main([*args, "--collection-id", CID]) == 0
+    assert not orphan.exists() and Path(current).is_dir()

@@ -158,3 +158,30 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog AS $$
            l ->> 'colormap', l ->> 'description', o::int
     FROM jsonb_array_elements(params -> 'layers') WITH ORDINALITY AS x(l, o);
 $$;
+
+CREATE OR REPLACE FUNCTION api.cube_upload_check(collection_id text, params jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    previous text;
+BEGIN
+    PERFORM libs.require_writer();
+    SELECT c.store_path INTO previous FROM data.cubes c WHERE c.collection_id = cube_upload_check.collection_id;
+    IF previous IS NOT NULL AND NOT coalesce((params ->> 'force')::boolean, false) THEN
+        RAISE EXCEPTION 'collection % already has a DataCube', collection_id
+            USING ERRCODE = '23505', HINT = 'pass --force (HTTP: "force": true) to replace it atomically';
+    END IF;
+    RETURN jsonb_build_object('collection_id', collection_id, 'exists', previous IS NOT NULL,
+                              'store_path', previous);
+END
+$$;
+COMMENT ON FUNCTION api.cube_upload_check(text, jsonb) IS
+    'Before an upload writes anything: 409 (23505) when the collection already has a DataCube and params has '
+    'no "force": true. api.cube_register checks again under a row lock.';
+
+CREATE OR REPLACE FUNCTION api.cube_stores(params jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT coalesce(jsonb_object_agg(c.collection_id, c.store_path), '{}') FROM data.cubes c;
+$$;
+COMMENT ON FUNCTION api.cube_stores(jsonb) IS
+    'The registered store of every DataCube, {collection_id: store_path}: what garbage collection of old '
+    'store versions must never remove (raster_worker/versions.py).';
