@@ -24,6 +24,19 @@ class SourceError(ValueError):
     """The store cannot be read as a cube (the message says what is missing and how to fix it)."""
 
 
+def _remote_errors() -> tuple[type[BaseException], ...]:
+    """What reading a store can raise besides the Zarr errors: OS errors, and aiohttp's for http(s) stores
+    (fsspec's HTTP backend: a 5xx answer, a dropped connection)."""
+    try:
+        from aiohttp import ClientError
+    except ImportError:
+        return (OSError, TimeoutError)
+    return (OSError, TimeoutError, ClientError)
+
+
+READ_ERRORS = _remote_errors()
+
+
 @dataclass
 class Source:
     path: str
@@ -83,7 +96,10 @@ class Source:
     def read(self, name: str, t: int) -> np.ndarray:
         """One time slice of one variable in the source grid, float32, NaN = nodata."""
         var = self.variables[name]
-        data = np.asarray(var.isel(time=t).values, dtype=np.float32)
+        try:
+            data = np.asarray(var.isel(time=t).values, dtype=np.float32)
+        except READ_ERRORS as e:
+            raise SourceError(f"reading {name} (time index {t}) from {self.path} failed: {e}") from None
         nodata = var.attrs.get("nodata", var.attrs.get("_FillValue"))
         if nodata is not None and np.isfinite(nodata):
             data[data == np.float32(nodata)] = np.nan
@@ -132,7 +148,7 @@ class Source:
 def open_store(path: str) -> xr.Dataset:
     try:
         return xr.open_zarr(path, consolidated=None, chunks=None, mask_and_scale=True, decode_times=True)
-    except (FileNotFoundError, KeyError, ValueError, OSError) as e:
+    except (KeyError, ValueError, *READ_ERRORS) as e:
         raise SourceError(f"cannot open {path} as a Zarr store (v2 or v3): {e}") from None
 
 

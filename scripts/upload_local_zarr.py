@@ -36,7 +36,8 @@ def parser() -> argparse.ArgumentParser:
                "  python scripts/upload_local_zarr.py s2.zarr --collection-id fields-2025 --force "
                "--rebuild-rgb-composites",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("path", metavar="PATH", help="the Zarr store to upload (a folder, v2 or v3)")
+    p.add_argument("path", metavar="PATH",
+                   help="the Zarr store to upload (a folder, v2 or v3; an http(s) URL works too)")
     p.add_argument("--collection-id", required=True, help="collection id (letters, digits, . _ -)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--layers", help="comma-separated variables to upload (default: the Sentinel-2 bands "

@@ -4,7 +4,7 @@
                                                                     &expression=
     GET  /collections/{id}/tiles/{tilesetId}/tilejson.json          (raster params; vector ones go to tiles.py)
     GET  /collections/{id}/capabilities                             api.cube_capabilities
-    POST /collections/{id}/cube   (write token)                     register a server-side Zarr store
+    POST /collections/{id}/cube   (write token)                     register a Zarr store (server path or URL)
 
 Matched before the vector tile routes. Tiles are proxied over one persistent HTTP/1.1 connection pool to the
 worker, which caches everything it needs (no database call per warm tile).
@@ -230,6 +230,7 @@ OPENAPI: dict[str, Any] = {
         "DataCube capabilities: layers, time steps, WGS84 bbox, native CRS and resolution", "DataCubes",
         params=["collectionId"])},
     "/collections/{collectionId}/cube": {"post": openapi.op(
-        "Register a Zarr store at a server path as this collection's DataCube (body: href, layers, force ...)",
+        "Register a Zarr store at a server path or http(s) URL as this collection's DataCube "
+        "(body: href, layers, force ...)",
         "DataCubes", params=["collectionId"], body=True, write=True)},
 }

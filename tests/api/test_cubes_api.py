@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -133,3 +136,45 @@ def test_deleting_the_collection_removes_its_store(registered: dict, services, h
     while folder.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not folder.exists()
+
+
+@pytest.fixture(scope="module")
+def zarr_over_http(registered: dict) -> Iterator[str]:
+    """The source store's folder served by python's http.server in a thread (no internet): its URL."""
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    folder = registered["path"].parent
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/{registered['path'].name}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_registration_by_url(registered: dict, zarr_over_http: str, http: httpx.Client, db) -> None:
+    """A store at an http:// URL registers like one at a server path, and renders the same tiles."""
+    cid = "test-cubes-api-url"
+    http.delete(f"/collections/{cid}", headers=AUTH)
+    try:
+        r = http.post(f"/collections/{cid}/cube", json={"href": zarr_over_http, "layers": ["blue", "green", "red",
+                                                                                         "nir"]}, headers=AUTH)
+        assert r.status_code == 201, r.text
+        assert r.json()["items"] == 18 and set(r.json()["layers_by_kind"]["index"]) == {"NDVI", "GNDVI", "EVI"}
+        href = db.execute("SELECT content -> 'assets' -> 'data' ->> 'href' FROM pgstac.items WHERE collection = %s "
+                          "LIMIT 1", (cid,)).fetchone()[0]
+        assert href == zarr_over_http
+        tile = "/collections/{}/tiles/WebMercatorQuad/7/91/57.png"
+        query = {"layers": "NDVI", "datetime": "2025-08-01T00:00:00Z"}
+        by_url, by_path = http.get(tile.format(cid), params=query), http.get(tile.format(CID), params=query)
+        assert by_url.status_code == 200 and by_url.content == by_path.content
+    finally:
+        http.delete(f"/collections/{cid}", headers=AUTH)
+
+
+def test_registration_of_a_missing_url_is_400(zarr_over_http: str, http: httpx.Client) -> None:
+    r = http.post("/collections/test-cubes-api-url-bad/cube", json={"href": zarr_over_http + "-nope"}, headers=AUTH)
+    assert r.status_code == 400 and "cannot open" in r.json()["description"]
+    assert http.get("/collections/test-cubes-api-url-bad").status_code == 404
