@@ -117,3 +117,33 @@ def test_filtered_query_is_the_static_query(db, parcels):
         executed = bytes(db.execute("SELECT b FROM tile_out").fetchone()[0])
     assert "AND (TRUE)" in dynamic
     assert executed == static
+
+
+def test_tilejson_minzoom_keeps_advertised_tiles_small(db):
+    """30,000 points in one square degree: TileJSON's minzoom is where a tile holds at most ~8,000 of them."""
+    dense = "tiles-db-dense"
+    db.execute("SET search_path TO pgstac, public")
+    db.execute("DELETE FROM pgstac.collections WHERE id = %s", (dense,))
+    db.execute("SELECT pgstac.create_collection(%s)", (Jsonb({
+        "type": "Collection", "stac_version": "1.0.0", "id": dense, "description": "dense", "license": "CC0-1.0",
+        "links": [], "extent": {"spatial": {"bbox": [[20, 10, 21, 11]]}, "temporal": {"interval": [[None, None]]}}}),))
+    db.execute("INSERT INTO data.collection_meta (collection_id, kind) VALUES (%s, 'features')", (dense,))
+    db.execute("""INSERT INTO data.features (collection_id, id, geom, properties)
+                  SELECT %s, 'pt-' || i, ST_Point(20 + (i %% 173) / 173.0, 10 + (i / 173) / 174.0, 4326),
+                         jsonb_build_object('n', i, 'kind', 'well')
+                  FROM generate_series(0, 29999) i""", (dense,))
+    try:
+        tilejson = db.execute("SELECT api.collection_tilejson(%s, 'WebMercatorQuad')", (dense,)).fetchone()[0]
+        minzoom = tilejson["minzoom"]
+        assert 8 <= minzoom <= 10 and tilejson["vector_layers"][0]["minzoom"] == minzoom
+        assert tilejson["center"][2] >= minzoom
+        sizes = db.execute("""
+            SELECT max(length(api.features_tile(%s, %s, x, y)))
+            FROM generate_series(0, (1 << %s) - 1) x, generate_series(0, (1 << %s) - 1) y
+            WHERE ST_Intersects(ST_TileEnvelope(%s, x, y), ST_Transform(ST_MakeEnvelope(20, 10, 21, 11, 4326), 3857))
+            """, (dense, minzoom, minzoom, minzoom, minzoom)).fetchone()[0]
+        assert sizes < 500_000
+        whole = len(db.execute("SELECT api.features_tile(%s, 0, 0, 0)", (dense,)).fetchone()[0])
+        assert whole > sizes   # below minzoom tiles are served too, every feature in them
+    finally:
+        db.execute("DELETE FROM pgstac.collections WHERE id = %s", (dense,))

@@ -64,7 +64,8 @@ BEGIN
         'version', 8,
         'name', collection_id,
         'center', jsonb_build_array((b[1] + b[3]) / 2, (b[2] + b[4]) / 2),
-        'zoom', libs.bounds_center(b) -> 2,
+        'zoom', greatest((libs.bounds_center(b) ->> 2)::int,
+                         CASE WHEN kind IN ('features', 'hybrid') THEN libs.features_minzoom(collection_id) ELSE 0 END),
         'sources', sources,
         'layers', layers);
 END

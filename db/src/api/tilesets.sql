@@ -54,6 +54,35 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     SELECT jsonb_build_object('id', 'String') || coalesce(jsonb_object_agg(key, t), '{}') FROM types;
 $$;
 
+CREATE OR REPLACE FUNCTION libs.features_minzoom(collection_id text, budget int DEFAULT 8000) RETURNS int
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
+DECLARE
+    -- The lowest zoom whose tiles hold at most about `budget` features (about 500 KB with a few properties
+    -- each), were the features spread evenly over their box. TileJSON advertises it as minzoom so that clients
+    -- do not ask for tiles of megabytes; lower zooms are still served, every feature kept.
+    n bigint := (SELECT count(*) FROM data.features f WHERE f.collection_id = features_minzoom.collection_id);
+    b double precision[];
+    e geometry;
+    side double precision;
+BEGIN
+    IF n <= budget THEN
+        RETURN 0;
+    END IF;
+    b := libs.features_bounds(collection_id);
+    e := ST_Transform(ST_MakeEnvelope(b[1], b[2], b[3], b[4], 4326), 3857);
+    FOR z IN 0..14 LOOP
+        side := 40075016.68557849 / (2 ^ z);
+        IF n * least(1, side / greatest(ST_XMax(e) - ST_XMin(e), 1))
+             * least(1, side / greatest(ST_YMax(e) - ST_YMin(e), 1)) <= budget THEN
+            RETURN z;
+        END IF;
+    END LOOP;
+    RETURN 14;
+END
+$$;
+COMMENT ON FUNCTION libs.features_minzoom(text, int) IS
+    'The lowest zoom at which a collection''s vector tiles hold about `budget` features at most (TileJSON minzoom).';
+
 CREATE OR REPLACE FUNCTION libs.tileset_links(collection_id text, tileset_id text, data_type text) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     SELECT jsonb_build_array(
@@ -137,11 +166,15 @@ DECLARE
     dt text := libs.tileset_type(collection_id, tileset_id);
     b double precision[];
     title text;
+    minzoom int;
+    center jsonb;
 BEGIN
     IF dt = 'map' THEN
         RETURN api.cube_tilejson(collection_id, params);   -- the cubes' raster TileJSON
     END IF;
     b := libs.tileset_bounds(collection_id, dt);
+    minzoom := libs.features_minzoom(collection_id);
+    center := libs.bounds_center(b);
     SELECT coalesce(c.content ->> 'title', c.id) INTO title FROM pgstac.collections c WHERE c.id = collection_id;
     RETURN jsonb_build_object(
         'tilejson', '3.0.0',
@@ -151,18 +184,19 @@ BEGIN
         'scheme', 'xyz',
         'tiles', jsonb_build_array(libs.url(format('collections/%s/tiles/%s/{z}/{x}/{y}', collection_id, tileset_id))
                                    || coalesce('?' || nullif(params ->> 'query', ''), '')),
-        'minzoom', 0,
+        'minzoom', minzoom,
         'maxzoom', 22,
         'bounds', to_jsonb(b),
-        'center', libs.bounds_center(b),
+        'center', jsonb_set(center, '{2}', to_jsonb(greatest((center ->> 2)::int, minzoom))),
         'vector_layers', jsonb_build_array(jsonb_build_object(
             'id', collection_id,
             'description', title,
-            'minzoom', 0,
+            'minzoom', minzoom,
             'maxzoom', 22,
             'fields', libs.features_fields(collection_id, libs.tile_properties(params)))));
 END
 $$;
 COMMENT ON FUNCTION api.collection_tilejson(text, text, jsonb) IS
     'GET /collections/{id}/tiles/{tilesetId}/tilejson.json: TileJSON 3.0 (vector_layers with field types from '
-    'the data); for a raster tileset, the cubes'' api.cube_tilejson. params.query: the tile query string to keep.';
+    'the data, minzoom from libs.features_minzoom); for a raster tileset, the cubes'' api.cube_tilejson. '
+    'params.query: the tile query string to keep.';
