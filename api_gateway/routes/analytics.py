@@ -165,8 +165,6 @@ def parse(request: Request, raw: dict[str, Any], summary: bool) -> tuple[dict[st
         "mask": str(raw.get("mask") or "auto").strip(),
         "format": _format(request, raw.get("f")),
     }
-    if not work["layers"] and not work["expression"]:
-        raise BadRequest("name the layers to aggregate (layers=NDVI,EVI) and/or a band-math expression= ")
     if summary:
         work["bins"] = _bins(raw.get("bins"))
         if (qs := _percentiles(raw.get("percentiles"))) is not None:
@@ -175,6 +173,16 @@ def parse(request: Request, raw: dict[str, Any], summary: bool) -> tuple[dict[st
         work["aggregation"] = _aggregation(raw.get("aggregation"))
         work["resolution"] = _resolution(raw.get("resolution"))
     return {k: v for k, v in zone_params.items() if v is not None}, work
+
+
+def default_layers(source: dict[str, Any]) -> list[str]:
+    """No layers= and no expression=: the cube's first index layer, else its first band (so that the bare
+    links in the collection document answer something useful)."""
+    for kind in ("index", "band"):
+        for layer in source.get("layers", []):
+            if layer.get("kind") == kind:
+                return [str(layer["name"])]
+    raise BadRequest("name the layers to aggregate (layers=NDVI,EVI) and/or a band-math expression=")
 
 
 def _links(request: Request, collection_id: str) -> list[dict[str, str]]:
@@ -198,6 +206,8 @@ async def _aggregate(request: Request, summary: bool) -> Response:
     text = await db.call(request, "SELECT api.analytics_source(%s, %s::jsonb)::text",
                          (collection_id, db.jsonb(zone_params)))
     source = json.loads(text)
+    if not work["layers"] and not work["expression"]:
+        work["layers"] = default_layers(source)
     work.update(collection=collection_id, zones=source.pop("zones"), source=source,
                 links=_links(request, collection_id))
     answer = await _ask_worker("/analytics/summary" if summary else "/analytics/time-series", work)

@@ -135,13 +135,22 @@ def test_groupby_needs_a_hybrid(http, cubes):
     ({"layers": "NDVI", "aggregation": "mode"}, "unknown aggregation"),
     ({"layers": "NDVI", "expression": "__import__('os')"}, "not allowed"),
     ({"expression": "B08 - NIR"}, "unknown layer 'NIR'"),
-    ({}, "layers"),
     ({"layers": "NDVI", "datetime": "2024-02-01/2024-01-01"}, "ends before it starts"),
 ])
 def test_bad_requests_are_400_naming_the_problem(http, cubes, query, words):
     r = http.get(f"/api/v2/collections/{CID}/aggregate/time-series", params=query)
     assert r.status_code == 400, r.text
     assert words in r.json()["description"]
+
+
+@pytest.mark.parametrize("path", ["time-series", "summary"])
+def test_bare_get_aggregates_the_first_index_layer(http, cubes, path):
+    """The collection's aggregate links work as they are: no layers= means the first index layer (NDVI here)."""
+    r = http.get(f"/collections/{CID}/aggregate/{path}")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["layers"] == ["NDVI"]
+    assert "NDVI" in json.dumps(body)
 
 
 def test_unknown_collection_is_404(http, cubes):
