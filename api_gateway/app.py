@@ -15,7 +15,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Mount
 
 from . import db, errors
-from .routes import MODULES
+from .routes import MODULES, raster
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 log = logging.getLogger("api_gateway")
@@ -43,6 +43,7 @@ def create_app() -> Starlette:
         middleware=[
             Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],
                        expose_headers=["ETag", "Link", "Location", "Content-Range", "Preference-Applied"]),
+            Middleware(raster.TileFastPath),  # PNG tiles: straight to the raster worker (routes/raster.py)
             Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5),
         ],
         exception_handlers={

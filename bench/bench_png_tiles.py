@@ -3,7 +3,9 @@
 Same Zarr store (the served store of `telangana-ndvi-2025`, loaded by `make demo` when missing), same tiles,
 same rescale and colormap, same PNG zlib level (6, GDAL's default, which titiler uses), in one run:
 
-- warm latency: each tile requested once to warm up, then R sequential rounds; median and p95 per server;
+- warm latency: each tile requested once to warm up, then R sequential rounds, the servers taking turns in a
+  rotating order, over one keep-alive connection each with a minimal HTTP client (`KeepAlive`: httpx would add
+  its own ~0.85 ms per request, which the floor does not have); median and p95 per server;
 - the floor: in this process, per tile, the chunk read from Zarr (zarr-python, no cache) + sampling +
   colormap + PNG encode: what any server must at least spend;
 - throughput: C concurrent clients for S seconds per server (tiles per second);
@@ -118,24 +120,61 @@ def floor_tile(arr: Any, grid: Grid, t: int) -> Callable[[int, int, int], None]:
 
 def interleaved(runs: dict[str, Callable[[int, int, int], Any]], tile_ids: list[tuple[int, int, int]],
                 rounds: int) -> dict[str, list[float]]:
-    """Latency per run in ms, taking turns tile by tile (a busy machine then weighs on all alike)."""
+    """Latency per run in ms, taking turns tile by tile (a busy machine then weighs on all alike).
+
+    The order rotates from tile to tile, so each run goes first equally often: whichever request follows
+    another server's CPU burst finds cold caches and pays about 2 ms for it on a small machine, and a fixed
+    order would charge that to the same run every time.
+    """
     for run in runs.values():
         for tid in tile_ids:
             run(*tid)
     out: dict[str, list[float]] = {name: [] for name in runs}
+    order = list(runs.items())
     for _ in range(rounds):
         for tid in tile_ids:
-            for name, run in runs.items():
+            for name, run in order:
                 t0 = time.perf_counter()
                 run(*tid)
                 out[name].append((time.perf_counter() - t0) * 1000)
+            order = order[1:] + order[:1]
     return out
 
 
-def checked(c: httpx.Client, url_of: Callable[[int, int, int], str]) -> Callable[[int, int, int], None]:
+class KeepAlive:
+    """A minimal HTTP/1.1 keep-alive GET client for the latency runs (the same one for every server).
+
+    httpx spends about 0.85 ms per request in this process; that is the bench's own cost, not the server's,
+    and the floor has no HTTP client in it, so the latency runs use a plain socket instead.
+    """
+
+    def __init__(self, host: str, port: int):
+        self.sock = socket.create_connection((host, port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.file = self.sock.makefile("rb")
+
+    def get(self, target: str) -> tuple[int, dict[str, str], bytes]:
+        self.sock.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        status = int(self.file.readline().split()[1])
+        headers = {}
+        while (line := self.file.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return status, headers, self.file.read(int(headers.get("content-length", "0")))
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+def checked(url_of: Callable[[int, int, int], str]) -> Callable[[int, int, int], None]:
+    parts = httpx.URL(url_of(0, 0, 0))
+    client = KeepAlive(parts.host, parts.port or 80)
+
     def run(z: int, x: int, y: int) -> None:
-        r = c.get(url_of(z, x, y))
-        assert r.status_code == 200 and r.headers["content-type"].startswith("image/png"), r.text[:300]
+        url = httpx.URL(url_of(z, x, y))
+        status, headers, body = client.get(url.raw_path.decode())
+        assert status == 200 and headers["content-type"].startswith("image/png"), body[:300]
     return run
 
 
@@ -217,13 +256,12 @@ def main() -> int:
         return f"http://127.0.0.1:{tt}/tiles/WebMercatorQuad/{z}/{x}/{y}.png?" + str(httpx.QueryParams(q_titiler))
 
     try:
-        with httpx.Client(timeout=60) as c:
-            results = interleaved({
-                "ours (gateway -> worker)": checked(c, ours_url),
-                "ours (worker direct)": checked(c, worker_url),
-                "titiler.xarray": checked(c, titiler_url),
-                "floor (read+colormap+encode)": floor_tile(arrays[LAYER], grid, t),
-            }, tile_ids, args.rounds)
+        results = interleaved({
+            "ours (gateway -> worker)": checked(ours_url),
+            "ours (worker direct)": checked(worker_url),
+            "titiler.xarray": checked(titiler_url),
+            "floor (read+colormap+encode)": floor_tile(arrays[LAYER], grid, t),
+        }, tile_ids, args.rounds)
         print("\nwarm tiles, sequential:")
         for name, ms in results.items():
             print("  " + stats(name, ms))

@@ -105,6 +105,20 @@ class Cube:
     layers: dict[str, dict[str, Any]] = field(default_factory=dict)
     level: int = 1                   # overview factor of this view (1: full resolution)
     views: dict[int, Cube] = field(default_factory=dict, repr=False)
+    handles: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def array(self, variable: str) -> Any:
+        """The zarr array of a stored variable, opened once per cube (a lookup in the group reads its metadata
+        from the store: about 0.3 ms each time)."""
+        found = self.handles.get(variable)
+        if found is None:
+            try:
+                found = self.arrays[variable]
+            except KeyError:
+                raise LayerError(f"variable {variable!r} is missing from the store of {self.collection_id}",
+                                 404) from None
+            self.handles[variable] = found
+        return found
 
     @property
     def version(self) -> str:
@@ -219,7 +233,7 @@ def _chunk(cube: Cube, variable: str, t: int, cr: int, cc: int) -> np.ndarray:
         if hit is not None:
             _chunks.move_to_end(key)
             return hit
-    arr = cube.arrays[variable]
+    arr = cube.array(variable)
     ch, cw = arr.chunks[1], arr.chunks[2]
     data = np.asarray(arr[t, cr * ch:(cr + 1) * ch, cc * cw:(cc + 1) * cw], dtype=np.float32)
     with _chunk_lock:
@@ -233,9 +247,7 @@ def _chunk(cube: Cube, variable: str, t: int, cr: int, cc: int) -> np.ndarray:
 
 def read_variable(cube: Cube, variable: str, t: int, rows: slice, cols: slice) -> np.ndarray:
     """A (rows, cols) window of one stored variable at time index t, assembled from cached chunks."""
-    if variable not in cube.arrays:
-        raise LayerError(f"variable {variable!r} is missing from the store of {cube.collection_id}", 404)
-    arr = cube.arrays[variable]
+    arr = cube.array(variable)
     r0, r1 = rows.start or 0, rows.stop if rows.stop is not None else cube.grid.height
     c0, c1 = cols.start or 0, cols.stop if cols.stop is not None else cube.grid.width
     out = np.full((max(0, r1 - r0), max(0, c1 - c0)), np.nan, dtype=np.float32)

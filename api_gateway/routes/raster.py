@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections import deque
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import config, db, openapi, params
 from ..auth import role_for
@@ -102,7 +106,17 @@ def worker() -> WorkerConnections:
 
 def tile_query(request: Request) -> dict[str, str]:
     """Validated raster parameters, as the worker takes them."""
-    query = request.query_params
+    return validated_query(request.query_params)
+
+
+@lru_cache(maxsize=256)
+def worker_query(query_string: str) -> str:
+    """The validated, normalised query string the worker gets for a raw one (cached: a map client asks every
+    tile with the same query; a malformed one raises BadRequest each time, exceptions are not cached)."""
+    return urlencode(validated_query(QueryParams(query_string)))
+
+
+def validated_query(query: QueryParams) -> dict[str, str]:
     params.reject_unknown(query, TILE_PARAMS | {"f"}, "raster tiles")
     out: dict[str, str] = {}
     names = params.parse_list(query.get("layers"))
@@ -148,16 +162,56 @@ def tile_address(request: Request) -> tuple[int, int, int]:
 async def png_tile(request: Request) -> Response:
     z, x, y = tile_address(request)
     query = tile_query(request)
-    cid = request.path_params["collection_id"]
-    path = f"/tiles/{quote(cid, safe='')}/{z}/{x}/{y}.png" + (f"?{urlencode(query)}" if query else "")
-    try:
-        status, answer_headers, body = await worker().get(path)
-    except (ConnectionError, OSError, asyncio.IncompleteReadError) as e:
-        raise APIError(502, f"the raster worker did not answer ({type(e).__name__}); is it running?") from None
+    status, answer_headers, body = await fetch_tile(request.path_params["collection_id"], z, x, y,
+                                                    urlencode(query))
     if status != 200:
         _relay_error(status, body)
     headers = {k: answer_headers[k] for k in PASS_HEADERS if k in answer_headers}
     return document(request, body, media_type=PNG, headers=headers)
+
+
+async def fetch_tile(collection_id: str, z: int, x: int, y: int, query: str) -> tuple[int, dict[str, str], bytes]:
+    path = f"/tiles/{quote(collection_id, safe='')}/{z}/{x}/{y}.png" + (f"?{query}" if query else "")
+    try:
+        return await worker().get(path)
+    except (ConnectionError, OSError, asyncio.IncompleteReadError) as e:
+        raise APIError(502, f"the raster worker did not answer ({type(e).__name__}); is it running?") from None
+
+
+class TileFastPath:
+    """ASGI middleware: a PNG tile request goes straight to `png_tile`'s steps, skipping the router (dozens of
+    path patterns on two surfaces), the GZip and exception middlewares (PNG is never gzipped); about 0.1 ms
+    less per tile, more on a busy machine. Same validation, same worker call, same response (ETag, 304,
+    pass-through headers). Anything but a 200 (a bad parameter, a worker error) is handed to the full stack,
+    which answers it as always. Mounted inside the CORS middleware, so CORS headers stay the same.
+    """
+
+    PATH = re.compile(r"^(?:/api/v2)?/collections/([^/]+)/tiles/WebMercatorQuad/(\d+)/(\d+)/(\d+)\.png$")
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = self.PATH.match(scope["path"]) if scope["type"] == "http" and scope["method"] == "GET" else None
+        response = await self._tile(scope, match) if match else None
+        if response is None:
+            await self.app(scope, receive, send)
+        else:
+            await response(scope, receive, send)
+
+    async def _tile(self, scope: Scope, match: re.Match[str]) -> Response | None:
+        cid, z, x, y = match.group(1), int(match.group(2)), int(match.group(3)), int(match.group(4))
+        request = Request({**scope, "path_params": {"collection_id": cid, "z": z, "x": x, "y": y}})
+        try:
+            tile_address(request)
+            query = worker_query(scope["query_string"].decode("latin-1"))
+            status, answer_headers, body = await fetch_tile(cid, z, x, y, query)
+        except APIError:
+            return None
+        if status != 200:
+            return None
+        headers = {k: answer_headers[k] for k in PASS_HEADERS if k in answer_headers}
+        return document(request, body, media_type=PNG, headers=headers)
 
 
 def _relay_error(status: int, body: bytes) -> None:

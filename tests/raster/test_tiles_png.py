@@ -192,3 +192,18 @@ def test_etag_and_conditional_get(cube, http: httpx.Client) -> None:
     again = http.get(url, params={"layers": "NDVI"}, headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304
     assert math.isfinite(float(first.headers["x-cube-version"]))
+
+
+def test_tiles_carry_cors_and_cube_headers_on_both_surfaces(cube, http: httpx.Client) -> None:
+    """Tiles take the gateway's fast path (routes/raster.py TileFastPath): the same headers as every route."""
+    for prefix in ("", "/api/v2"):
+        r = http.get(f"{prefix}/collections/{CID}/tiles/WebMercatorQuad/8/183/115.png", params={"layers": "NDVI"},
+                     headers={"Origin": "https://maps.example.org"})
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        assert r.headers["access-control-allow-origin"] == "*"
+        assert "ETag" in r.headers["access-control-expose-headers"]
+        assert r.headers["cache-control"].startswith("public") and r.headers["x-cube-level"] == "1"
+        assert "content-encoding" not in r.headers   # PNG is never gzipped
+    r = http.get(f"/collections/{CID}/tiles/WebMercatorQuad/8/183/115.png", params={"layers": "NOPE"},
+                 headers={"Origin": "https://maps.example.org"})
+    assert r.status_code == 400 and r.headers["access-control-allow-origin"] == "*"
