@@ -53,18 +53,27 @@ def validator_data(services) -> None:
         assert r.status_code == 201, r.text
 
 
-def test_stac_api_validator_reports_no_errors(services, validator_data):
+def run_validator(services, collection: str, classes: list[str], geometry: dict, *extra: str) -> str:
+    """stac-api-validator against the live gateway for `collection`: its report; asserts 'Errors: none'.
+
+    Also used by tests/e2e/test_stac_validator_features.py.
+    """
     offline = SHARED / "tools" / "stac-offline"
     if not offline.exists():
         pytest.skip(f"{offline} not found (shared/ must sit beside the checkout)")
     exe = Path(sys.executable).parent / "stac-api-validator"
-    geometry = {"type": "Polygon", "coordinates": [[[-20, 30], [20, 30], [20, 60], [-20, 60], [-20, 30]]]}
-    cmd = [str(exe), "--root-url", f"{services.url}/", "--collection", CID, "--geometry", json.dumps(geometry),
-           "--fields-nested-property", "properties.eo:cloud_cover", "--transaction-collection", TXN,
-           "--auth-bearer-token", WRITE_TOKEN, "--log-level", "WARNING"]
-    for cc in CLASSES:
+    cmd = [str(exe), "--root-url", f"{services.url}/", "--collection", collection, "--geometry", json.dumps(geometry),
+           "--log-level", "WARNING", *extra]
+    for cc in classes:
         cmd += ["--conformance", cc]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(offline), os.environ.get("PYTHONPATH")]))}
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     report = out.stdout + out.stderr
     assert "Errors: none" in report and out.returncode == 0, report[-6000:]
+    return report
+
+
+def test_stac_api_validator_reports_no_errors(services, validator_data):
+    geometry = {"type": "Polygon", "coordinates": [[[-20, 30], [20, 30], [20, 60], [-20, 60], [-20, 30]]]}
+    run_validator(services, CID, CLASSES, geometry, "--fields-nested-property", "properties.eo:cloud_cover",
+                  "--transaction-collection", TXN, "--auth-bearer-token", WRITE_TOKEN)

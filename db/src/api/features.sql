@@ -26,8 +26,9 @@ $$;
 -- Query parameters an items request accepts besides the collection's queryables (?crop=wheat).
 CREATE OR REPLACE FUNCTION libs.features_query_params() RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    -- collections and intersects: STAC clients send them too (pystac-client: GET .../items?collections=id)
     SELECT ARRAY['bbox', 'bbox-crs', 'datetime', 'limit', 'offset', 'token', 'filter', 'filter-lang', 'filter-crs',
-                 'sortby', 'properties', 'fields', 'facetby', 'ids', 'f', 'crs'];
+                 'sortby', 'properties', 'fields', 'facetby', 'ids', 'f', 'crs', 'collections', 'intersects'];
 $$;
 
 -- Raises a 400 naming the query parameters that are neither known nor queryables.
@@ -93,6 +94,9 @@ BEGIN
         CASE WHEN n IN (4, 6) THEN format('public.st_intersects(geom, %s)', libs.bbox_geom_sql(
             (b ->> 0)::float8, (b ->> 1)::float8, (b ->> (n / 2))::float8, (b ->> (n / 2 + 1))::float8)) END,
         libs.features_datetime_sql(params ->> 'datetime'),
+        CASE WHEN jsonb_typeof(params -> 'intersects') = 'object' THEN format(
+            'public.st_intersects(geom, public.st_setsrid(public.st_geomfromgeojson(%L::text), 4326))',
+            params -> 'intersects') END,
         CASE WHEN jsonb_typeof(params -> 'ids') = 'array' THEN
             format('id = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(params -> 'ids'))) END,
         libs.features_query_equals_sql(params -> 'query', kinds, libs.features_query_params()),
@@ -100,7 +104,8 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION libs.features_where(text, jsonb, jsonb, boolean) IS
-    'SQL WHERE clause over data.features for an items request (bbox, datetime, ids, ?queryable=value, filter).';
+    'SQL WHERE clause over data.features for an items request (bbox, intersects, datetime, ids, ?queryable=value, '
+    'filter).';
 
 -- ORDER BY from sortby [{field, direction}]; file order (seq) last, for stable pages.
 CREATE OR REPLACE FUNCTION libs.features_order_sql(sortby jsonb, kinds jsonb) RETURNS text
@@ -120,31 +125,14 @@ BEGIN
 END
 $$;
 
--- One stored feature as GeoJSON, with only the selected properties when `sel` is given; `items_url` is the
--- collection's items URL ending in '/', `collection_url` the collection's URL (computed once per request).
--- No SET clause and no calls to functions that have one: the planner inlines it into the items query, which
--- makes a page of 100 features about 20 times cheaper than a per-row call with nested link helpers.
-CREATE OR REPLACE FUNCTION libs.feature_json(f data.features, sel text[], items_url text, collection_url text)
-RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT jsonb_build_object(
-        'type', 'Feature',
-        'id', f.id,
-        'geometry', public.st_asgeojson(f.geom, 9)::jsonb,
-        'properties', CASE WHEN sel IS NULL THEN f.properties
-            ELSE coalesce((SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(f.properties) e
-                           WHERE e.key = ANY(sel)), '{}') END,
-        'collection', f.collection_id,
-        'links', jsonb_build_array(
-            jsonb_build_object('rel', 'self', 'type', 'application/geo+json', 'href', items_url
-                || CASE WHEN f.id ~ '^[A-Za-z0-9._~-]*$' THEN f.id ELSE libs.url_encode(f.id) END),
-            jsonb_build_object('rel', 'collection', 'type', 'application/json', 'href', collection_url)));
-$$;
+-- The list builder of before features became STAC Items, superseded by libs.feature_stac (api/features_stac.sql).
+DROP FUNCTION IF EXISTS libs.feature_json(data.features, text[], text, text);
 
+-- One stored feature as GeoJSON (and a STAC Item: libs.feature_stac in api/features_stac.sql), with only
+-- the selected properties when `sel` is given. Lists call libs.feature_stac with the URLs computed once.
 CREATE OR REPLACE FUNCTION libs.feature_json(f data.features, sel text[] DEFAULT NULL) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
-    SELECT libs.feature_json(f, sel, libs.url(format('collections/%s/items/', libs.url_encode(f.collection_id))),
-                             libs.url('collections/' || libs.url_encode(f.collection_id)));
+    SELECT libs.feature_stac(f, sel, libs.features_collection_href(f.collection_id), libs.url(''));
 $$;
 
 -- The query string of a page of items: the request's own parameters with offset replaced.
@@ -184,7 +172,9 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION api.features_list(collection_id text, params jsonb DEFAULT '{}') RETURNS jsonb
+-- One page of a feature collection's items, without links: {"features", "numberMatched", "numberReturned",
+-- "offset", "limit"} (+ "facets" with ?facetby=). Shared by /collections/{id}/items and /search.
+CREATE OR REPLACE FUNCTION libs.features_page(collection_id text, params jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
 DECLARE
     meta jsonb := libs.features_collection(collection_id);
@@ -195,21 +185,39 @@ DECLARE
     cond text;
     feats jsonb;
     matched bigint;
-    links jsonb;
 BEGIN
     PERFORM libs.features_check_query(params -> 'query', kinds, libs.features_query_params());
     sel := libs.features_selection(params, kinds);
     cond := libs.features_where(collection_id, params, kinds);
-    EXECUTE format('SELECT coalesce(jsonb_agg(libs.feature_json(q.f, $1, $2, $3)), ''[]'') FROM '
-                   '(SELECT f FROM data.features f WHERE %s ORDER BY %s LIMIT %s OFFSET %s) q',
+    -- the URLs every feature links to are computed once here, not per feature
+    -- (SELECT f.* ...) f, not a whole-row column: the inlined builder then reads plain columns
+    EXECUTE format('SELECT coalesce(jsonb_agg(libs.feature_stac(f, $1, $2, $3)), ''[]'') FROM '
+                   '(SELECT f.* FROM data.features f WHERE %s ORDER BY %s LIMIT %s OFFSET %s) f',
                    cond, libs.features_order_sql(params -> 'sortby', kinds), lim, off)
-        INTO feats USING sel, libs.url(format('collections/%s/items/', libs.url_encode(collection_id))),
-                         libs.url('collections/' || libs.url_encode(collection_id));
+        INTO feats USING sel, libs.features_collection_href(collection_id), libs.url('');
     EXECUTE format('SELECT count(*) FROM data.features WHERE %s', cond) INTO matched;
+    RETURN jsonb_build_object('features', feats, 'numberMatched', matched,
+                              'numberReturned', jsonb_array_length(feats), 'offset', off, 'limit', lim)
+        || CASE WHEN params -> 'query' ? 'facetby' THEN
+               jsonb_build_object('facets', libs.features_facets(collection_id, params, kinds)) ELSE '{}' END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION api.features_list(collection_id text, params jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
+DECLARE
+    page jsonb := libs.features_page(collection_id, params);
+    lim int := (page ->> 'limit')::int;
+    off bigint := (page ->> 'offset')::bigint;
+    coll_href text := libs.features_collection_href(collection_id);
+    links jsonb;
+BEGIN
     links := jsonb_build_array(
         libs.link('self', libs.features_page_url(collection_id, params -> 'query', off), 'application/geo+json'),
-        libs.link('collection', libs.url('collections/' || libs.url_encode(collection_id))));
-    IF off + lim < matched THEN
+        libs.link('root', libs.url(''), 'application/json'),
+        libs.link('parent', coll_href, 'application/json'),
+        libs.link('collection', coll_href, 'application/json'));
+    IF off + lim < (page ->> 'numberMatched')::bigint THEN
         links := links || libs.link('next', libs.features_page_url(collection_id, params -> 'query', off + lim),
                                     'application/geo+json');
     END IF;
@@ -217,20 +225,45 @@ BEGIN
         links := links || libs.link('prev', libs.features_page_url(collection_id, params -> 'query',
                                                                    greatest(off - lim, 0)), 'application/geo+json');
     END IF;
-    RETURN jsonb_build_object('type', 'FeatureCollection', 'features', feats, 'links', links,
-        'numberMatched', matched, 'numberReturned', jsonb_array_length(feats),
+    RETURN jsonb_build_object('type', 'FeatureCollection', 'features', page -> 'features', 'links', links,
+        'numberMatched', page -> 'numberMatched', 'numberReturned', page -> 'numberReturned',
         'timeStamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
-        || CASE WHEN params -> 'query' ? 'facetby' THEN
-               jsonb_build_object('facets', libs.features_facets(collection_id, params, kinds)) ELSE '{}' END;
+        || CASE WHEN page ? 'facets' THEN jsonb_build_object('facets', page -> 'facets') ELSE '{}' END;
 END
 $$;
 COMMENT ON FUNCTION api.features_list(text, jsonb) IS
-    'GET /collections/{id}/items of a feature collection: a GeoJSON FeatureCollection with numberMatched, '
-    'numberReturned, timeStamp, self/next/prev/collection links. params: bbox [4|6 numbers], datetime, limit, '
+    'GET /collections/{id}/items of a feature collection: a GeoJSON FeatureCollection (also a STAC '
+    'ItemCollection of STAC Items) with numberMatched, numberReturned, timeStamp, self/root/parent/collection/'
+    'next/prev links. params: bbox [4|6 numbers], intersects (GeoJSON geometry), datetime, limit, '
     'filter (cql2-json), sortby [{field, direction}], ids, fields, token, and "query" (the raw query parameters: '
     'offset, properties=a,b, facetby=a,b adds a "facets" member, ?queryable=value). Unknown parameters or '
     'properties: 22023. Example: SELECT api.features_list(''fields'', ''{"limit": 5, "filter": '
     '{"op": "=", "args": [{"property": "crop"}, "wheat"]}}'');';
+
+-- /search restricted to one 'features' collection (api.search dispatches here): the same page as
+-- api.features_list, with the STAC search links (GET: the query + token=next:N; POST: the body + token).
+CREATE OR REPLACE FUNCTION libs.features_search(collection_id text, params jsonb, path text) RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
+DECLARE
+    page jsonb := libs.features_page(collection_id, params);
+    lim int := (page ->> 'limit')::int;
+    off bigint := (page ->> 'offset')::bigint;
+    tokens jsonb := '[]';
+BEGIN
+    IF off + lim < (page ->> 'numberMatched')::bigint THEN
+        tokens := tokens || jsonb_build_object('rel', 'next', 'href', '?token=next:' || (off + lim));
+    END IF;
+    IF off > 0 THEN
+        tokens := tokens || jsonb_build_object('rel', 'prev', 'href', '?token=prev:' || greatest(off - lim, 0));
+    END IF;
+    RETURN jsonb_build_object('type', 'FeatureCollection', 'features', page -> 'features',
+        'links', libs.stac_search_links(jsonb_build_object('links', tokens), path, params),
+        'numberMatched', page -> 'numberMatched', 'numberReturned', page -> 'numberReturned');
+END
+$$;
+COMMENT ON FUNCTION libs.features_search(text, jsonb, text) IS
+    'STAC item search over the features of one feature collection (api.search with collections = [that one]): '
+    'params as for api.search; paging tokens next:N / prev:N.';
 
 CREATE OR REPLACE FUNCTION api.feature_get(collection_id text, feature_id text, params jsonb DEFAULT '{}')
 RETURNS jsonb

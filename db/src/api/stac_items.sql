@@ -180,13 +180,23 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION api.search(params jsonb DEFAULT '{}') RETURNS jsonb
-LANGUAGE sql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
-    SELECT libs.stac_search(params, 'search');
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
+BEGIN
+    -- A search of exactly one 'features' collection searches its features (libs.features_search); the
+    -- features of a hybrid stay at /collections/{id}/items, its /search items are the cube's time slices.
+    IF jsonb_typeof(params -> 'collections') = 'array' AND jsonb_array_length(params -> 'collections') = 1
+       AND EXISTS (SELECT 1 FROM data.collection_meta m
+                   WHERE m.collection_id = params -> 'collections' ->> 0 AND m.kind = 'features') THEN
+        RETURN libs.features_search(params -> 'collections' ->> 0, params, 'search');
+    END IF;
+    RETURN libs.stac_search(params, 'search');
+END
 $$;
 COMMENT ON FUNCTION api.search(jsonb) IS
     'GET/POST /search: STAC item search. params: the STAC POST body (bbox, intersects, datetime, ids, '
     'collections, limit, filter as cql2-json, sortby, fields, token), plus method (GET|POST), query (the raw '
-    'GET parameters, repeated in next/prev links) and count (exact|planned). Example: '
+    'GET parameters, repeated in next/prev links) and count (exact|planned). A search of exactly one '
+    'features collection returns its features (as STAC items). Example: '
     'SELECT api.search(''{"collections": ["demo-stac"], "limit": 2}'');';
 
 CREATE OR REPLACE FUNCTION libs.stac_items_list(collection_id text, params jsonb) RETURNS jsonb
