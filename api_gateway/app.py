@@ -42,7 +42,8 @@ def create_app() -> Starlette:
         lifespan=lifespan,
         middleware=[
             Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"],
-                       expose_headers=["ETag", "Link", "Location", "Content-Range", "Preference-Applied"]),
+                       expose_headers=["ETag", "Link", "Location", "Content-Range", "Preference-Applied",
+                                       *raster.EXPOSE_HEADERS]),
             Middleware(raster.TileFastPath),  # PNG tiles: straight to the raster worker (routes/raster.py)
             Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5),
         ],

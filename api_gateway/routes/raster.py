@@ -34,6 +34,7 @@ from ..responses import PNG, document
 
 TILE_PARAMS = {"layers", "datetime", "colormap", "rescale", "expression"}
 PASS_HEADERS = ("x-cube-datetime", "x-cube-datetime-match", "x-cube-version", "x-cube-level")
+EXPOSE_HEADERS = ["X-Cube-Datetime", "X-Cube-Datetime-Match", "X-Cube-Version", "X-Cube-Level"]  # CORS: map JS
 MAX_ZOOM = 24
 
 _client: httpx.AsyncClient | None = None
