@@ -58,6 +58,8 @@ async def call(request: Request, query: sql.Composable | str, params: tuple[Any,
     round trip instead of five (what a vector tile at zoom 14 costs in the database is less than that).
     """
     context = (role_for(request, write), base_url(request), request.method)
+    if write:
+        return await _call_unpipelined(context, query, params)
     async with pool().connection() as conn:
         try:
             async with conn.pipeline() as pipeline:
@@ -71,6 +73,17 @@ async def call(request: Request, query: sql.Composable | str, params: tuple[Any,
             if conn.info.transaction_status != TransactionStatus.IDLE:
                 await conn.rollback()
             raise
+    return None if row is None else row[0]
+
+
+async def _call_unpipelined(context: tuple[str, str, str], query: sql.Composable | str,
+                            params: tuple[Any, ...]) -> Any:
+    """Writes go without pipeline mode: a large parameter (a bulk upload of 10+ MB) deadlocks psycopg's
+    pipeline (psycopg/psycopg#685: the server waits in ClientRead forever). Writes are not latency-bound."""
+    async with pool().connection() as conn, conn.transaction():
+        await conn.execute(_CONTEXT, context)
+        cur = await conn.execute(query, params)
+        row = await cur.fetchone()
     return None if row is None else row[0]
 
 

@@ -2,7 +2,7 @@
 
 1. Generates N deterministic items (default 100,000: small polygons all over the world, 2020-2023,
    eo:cloud_cover, platform) and ingests them twice: through our bulk endpoint
-   (POST /collections/{id}/bulk_items, chunks of 10,000) and with `pypgstac load items` (into a twin collection).
+   (POST /collections/{id}/bulk_items, chunks of 25,000) and with `pypgstac load items` (into a twin collection).
 2. Serves the same database with our gateway and with stac-fastapi-pgstac (from PyPI, in its own virtual
    environment under .local/bench/), each one uvicorn worker on a free port.
 3. Times GET /search (bbox + datetime; the same plus a CQL2 filter; limit 10 and 100), alternating the two
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 PEER_VENV = ROOT / ".local" / "bench" / "stac-fastapi-pgstac"
 OURS, TWIN = "bench-stac", "bench-stac-pypgstac"
 TOKEN = "bench-token"
-CHUNK = 10_000
+CHUNK = 25_000
 BBOX = "-20,30,40,60"
 DATETIME = "2021-01-01T00:00:00Z/2021-12-31T23:59:59Z"
 FILTER = "\"eo:cloud_cover\" < 30 AND platform = 'sentinel-2a'"

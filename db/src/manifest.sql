@@ -6,6 +6,7 @@
 \ir libs/cql2_ops.sql
 \ir api/core.sql
 \ir api/stac.sql
+\ir api/stac_search.sql
 \ir api/stac_items.sql
 \ir api/stac_ingest.sql
 \ir api/stac_write.sql

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.conftest import AUTH
@@ -133,3 +134,12 @@ def test_queryables_survive_a_collection_deleted_behind_our_back(http, db, colle
     assert r.status_code == 201, r.text
     schema = http.get(f"/collections/{CID}/queryables").json()
     assert schema["properties"]["only_here"]["type"] == "number"
+
+
+def test_a_bulk_load_of_20_mb_goes_through(services, collection):
+    """Large write bodies do not go through psycopg's pipeline mode, which deadlocks on them (psycopg#685)."""
+    items = [item(i, note="x" * 10_000) for i in range(2_000)]
+    with httpx.Client(base_url=services.url, timeout=120) as client:
+        r = client.post(f"/collections/{CID}/bulk_items", headers=AUTH, json={"items": items})
+        assert r.status_code == 200 and r.json()["loaded"] == 2_000
+        assert client.get(f"/collections/{CID}/items/t-1999").json()["properties"]["note"] == "x" * 10_000

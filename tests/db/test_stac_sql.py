@@ -80,12 +80,16 @@ def test_demo_step_is_idempotent(db, database_url):
     db.execute("SELECT pgstac.delete_collection('demo-stac')")
 
 
-def test_our_ingest_stores_what_pgstac_create_item_stores(db):
-    """libs.stac_items_write dehydrates like pgstac.content_dehydrate (against the collection's item_assets)."""
+@pytest.mark.parametrize("times", [{"datetime": "2024-01-01T00:00:00Z"},
+                                   {"datetime": None, "start_datetime": "2024-01-01T10:00:00",
+                                    "end_datetime": "2024-02-01T00:00:00+02:00"}])
+def test_our_ingest_stores_what_pgstac_create_item_stores(db, times):
+    """libs.stac_items_write dehydrates like pgstac.content_dehydrate (against the collection's item_assets)
+    and reads datetimes like pgstac.stac_daterange (UTC when the string has no offset)."""
     base = {"description": "t", "item_assets": {"data": {"type": "image/tiff", "roles": ["data"]}}}
     item = {"type": "Feature", "stac_version": "1.0.0", "id": "same", "links": [{"rel": "x", "href": "y"}], "bbox": [0, 0, 1, 1],
             "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]},
-            "properties": {"datetime": "2024-01-01T00:00:00Z", "n": None, "nested": {"a": None, "b": 1}},
+            "properties": {**times, "n": None, "nested": {"a": None, "b": 1}},
             "assets": {"data": {"href": "https://e.org/x.tif", "type": "image/tiff", "roles": ["data"]},
                        "extra": {"href": "https://e.org/y"}}}
     db.execute("SET search_path = pgstac, public")

@@ -140,7 +140,7 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION api.collections_list(params jsonb DEFAULT '{}') RETURNS jsonb
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pgstac, public AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pgstac, public AS $$
 -- params: {bbox, datetime, q, filter (cql2-json), sortby, fields, limit, offset, query: raw GET parameters}
 DECLARE
     lim int := coalesce((params ->> 'limit')::int, 10);
@@ -154,6 +154,7 @@ BEGIN
     IF lim < 1 OR off < 0 THEN
         RAISE EXCEPTION 'limit must be positive and offset not negative' USING ERRCODE = '22023';
     END IF;
+    PERFORM set_config('client_min_messages', 'warning', true);  -- pgSTAC's NOTICEs stay in the server
     res := pgstac.collection_search(body);
     RETURN jsonb_build_object(
         'collections', coalesce((

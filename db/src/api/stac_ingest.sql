@@ -128,10 +128,12 @@ $$;
 
 CREATE OR REPLACE FUNCTION libs.stac_items_write(collection_id text, items jsonb, upsert boolean DEFAULT false)
 RETURNS int
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public SET TimeZone = 'UTC' AS $$
 -- Checks, dehydrates and stores a batch of items of one collection; all or nothing (one transaction).
 DECLARE
-    base jsonb := (SELECT c.base_item FROM pgstac.collections c WHERE c.id = collection_id);
+    base jsonb := (SELECT c.base_item - '{id,geometry,collection,type}'::text[]
+                   FROM pgstac.collections c WHERE c.id = collection_id);
+    base_keys text[] := ARRAY(SELECT jsonb_object_keys(base));
     trunc text := (SELECT c.partition_trunc FROM pgstac.collections c WHERE c.id = collection_id);
     problem text := libs.stac_items_problem(items, collection_id);
     dup text;
@@ -143,16 +145,37 @@ BEGIN
     CREATE TEMP TABLE IF NOT EXISTS stac_new_items (LIKE pgstac.items) ON COMMIT DROP;
     TRUNCATE stac_new_items;
     INSERT INTO stac_new_items (id, geometry, collection, datetime, end_datetime, content)
-    SELECT v ->> 'id', g.geom, collection_id, pgstac.stac_datetime(v), pgstac.stac_end_datetime(v),
-           jsonb_strip_nulls((f.item - '{id,geometry,collection,type}'::text[] - ARRAY(SELECT jsonb_object_keys(base)))
-               || coalesce((SELECT jsonb_object_agg(b.key, pgstac.strip_jsonb(f.item -> b.key, b.value))
+    SELECT v ->> 'id', g.geom, collection_id, g.dt, g.edt,
+           -- pgstac.content_slim, key by key: pgstac.strip_jsonb runs only where both sides are containers.
+           jsonb_strip_nulls((f.item - '{id,geometry,collection,type}'::text[] - base_keys)
+               || coalesce((SELECT jsonb_object_agg(b.key, CASE
+                                WHEN f.item -> b.key IS NULL THEN '"𒍟※"'::jsonb
+                                WHEN jsonb_typeof(f.item -> b.key) = 'null' THEN f.item -> b.key
+                                WHEN f.item -> b.key = b.value THEN
+                                    CASE WHEN jsonb_typeof(b.value) = 'object' THEN '{}'::jsonb END
+                                WHEN jsonb_typeof(f.item -> b.key) IN ('object', 'array')
+                                     AND jsonb_typeof(f.item -> b.key) = jsonb_typeof(b.value)
+                                     THEN pgstac.strip_jsonb(f.item -> b.key, b.value)
+                                ELSE f.item -> b.key END)
                             FROM jsonb_each(base) b
-                            WHERE b.key NOT IN ('id', 'geometry', 'collection', 'type')), '{}'))
+                            WHERE NOT (f.item -> b.key IS NULL AND jsonb_typeof(b.value) = 'null')), '{}'))
     FROM jsonb_array_elements(items) e(v),
-         LATERAL (SELECT pgstac.stac_geom(v) AS geom) g,
-         LATERAL (SELECT jsonb_build_object('stac_version', '1.0.0', 'links', '[]'::jsonb, 'assets', '{}'::jsonb,
-                                            'bbox', pgstac.geom_bbox(g.geom)) || v AS item) f;
+         -- OFFSET 0 keeps each LATERAL a subquery evaluated once per item (else the planner inlines it into
+         -- every expression that uses it: the geometry and the item would be rebuilt a dozen times each).
+         -- datetime, end_datetime as pgstac.stac_daterange reads them (in UTC: this function's TimeZone).
+         LATERAL (SELECT pgstac.stac_geom(v) AS geom,
+                         CASE WHEN p.s IS NOT NULL AND p.e IS NOT NULL THEN p.s::timestamptz ELSE p.d::timestamptz END AS dt,
+                         CASE WHEN p.s IS NOT NULL AND p.e IS NOT NULL THEN p.e::timestamptz ELSE p.d::timestamptz END AS edt
+                  FROM (SELECT v -> 'properties' ->> 'start_datetime' AS s, v -> 'properties' ->> 'end_datetime' AS e,
+                               v -> 'properties' ->> 'datetime' AS d) p OFFSET 0) g,
+         LATERAL (SELECT jsonb_build_object('stac_version', '1.0.0', 'links', '[]'::jsonb, 'assets', '{}'::jsonb)
+                         || CASE WHEN v ? 'bbox' THEN v ELSE v || jsonb_build_object('bbox', pgstac.geom_bbox(g.geom)) END
+                         AS item OFFSET 0) f;
     GET DIAGNOSTICS n = ROW_COUNT;
+    SELECT id INTO dup FROM stac_new_items WHERE datetime > end_datetime LIMIT 1;
+    IF dup IS NOT NULL THEN
+        RAISE EXCEPTION 'item %: start_datetime must not be after end_datetime', dup USING ERRCODE = '22023';
+    END IF;
     SELECT id INTO dup FROM stac_new_items GROUP BY id HAVING count(*) > 1 LIMIT 1;
     IF dup IS NOT NULL THEN
         RAISE EXCEPTION 'item id % appears more than once in this request', dup USING ERRCODE = '22023';

@@ -68,6 +68,7 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog AS $$
     -- Read-only: counts are computed per request, never cached stale in pgstac.search_wheres.
     -- No parallel workers: starting them costs more (tens of ms) than these index-driven queries take.
     SELECT set_config('max_parallel_workers_per_gather', '0', true),
+           set_config('client_min_messages', 'warning', true),
            set_config('pgstac.readonly', 'true', true),
            set_config('pgstac.context', CASE WHEN count = 'exact' THEN 'on' ELSE 'auto' END, true),
            set_config('pgstac.context_estimated_count', CASE WHEN count = 'planned' THEN '0' ELSE '100000' END, true),
@@ -136,9 +137,7 @@ CREATE OR REPLACE FUNCTION libs.stac_search_links(res jsonb, path text, params j
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     -- self/root and next/prev links; GET links repeat the request's query, POST links its body.
     WITH t AS (
-        SELECT rel, substring(l ->> 'href' FROM 'token=(.*)$') AS token
-        FROM jsonb_array_elements(res -> 'links') l, LATERAL (SELECT l ->> 'rel' AS rel) r
-        WHERE rel IN ('next', 'prev')
+        SELECT rel, res ->> rel AS token FROM unnest(ARRAY['next', 'prev']) rel WHERE res ? rel
     ), post AS (SELECT params ->> 'method' = 'POST' AS is_post, libs.stac_request_body(params) AS body)
     SELECT jsonb_build_array(
                CASE WHEN post.is_post THEN libs.link('self', libs.url(path), 'application/geo+json')
@@ -161,8 +160,9 @@ DECLARE
     root text := libs.base_url();
 BEGIN
     PERFORM libs.stac_count_settings(params ->> 'count');
-    -- pgSTAC finds the items; they come back dehydrated and are hydrated here, key by key (faster).
-    res := pgstac.search(libs.stac_pgstac_search(params) || '{"conf": {"nohydrate": true}}');
+    -- pgSTAC's pieces find the items (libs.stac_search_page); they come back dehydrated and are hydrated
+    -- here, key by key (faster than pgstac.content_hydrate).
+    res := libs.stac_search_page(libs.stac_pgstac_search(params));
     RETURN jsonb_build_object(
         'type', 'FeatureCollection',
         'features', coalesce((
@@ -171,7 +171,7 @@ BEGIN
                                                params -> 'fields', root) ORDER BY n)
             FROM jsonb_array_elements(res -> 'features') WITH ORDINALITY AS s(f, n)
             LEFT JOIN pgstac.collections c ON c.id = s.f ->> 'collection',
-            LATERAL (SELECT libs.stac_hydrate(s.f, c.base_item) AS item) h), '[]'),
+            LATERAL (SELECT libs.stac_hydrate(s.f, c.base_item) AS item OFFSET 0) h), '[]'),  -- once per item
         'links', libs.stac_search_links(res, path, params) || extra_links,
         'numberReturned', res -> 'numberReturned')
         || CASE WHEN res ? 'numberMatched' THEN jsonb_build_object('numberMatched', res -> 'numberMatched')
