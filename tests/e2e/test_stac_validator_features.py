@@ -101,6 +101,13 @@ def test_a_feature_is_a_stac_item_and_an_ogc_feature(http, collections, db):
     # OGC property selection still returns exactly the selected properties
     one = http.get(f"/collections/{FIELDS}/items/parcel-01", params={"properties": "crop,ph"}).json()
     assert one["properties"] == {"crop": "cotton", "ph": 5.6} and one["stac_version"] == "1.0.0"
+    # the fields extension: top-level members stay, properties as selected (STAC times only when asked for)
+    found = http.get("/search", params={"collections": FIELDS, "ids": "parcel-00,parcel-01",
+                                        "fields": "id,properties.crop,properties.datetime"}).json()["features"]
+    assert [(f["id"], f["properties"]) for f in found] == [
+        ("parcel-00", {"crop": "rice", "datetime": "2025-06-01T06:00:00Z"}),
+        ("parcel-01", {"crop": "cotton", "datetime": None})]
+    assert all(f["bbox"] and f["links"] for f in found)
 
 
 def test_pystac_client_reads_a_feature_collection(collections):

@@ -144,16 +144,22 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
                          || CASE WHEN page_offset > 0 THEN jsonb_build_object('offset', page_offset::text) ELSE '{}' END);
 $$;
 
--- The properties an items request selects: ?properties=a,b (or fields.include), checked against the queryables.
+-- The properties an items request selects: ?properties=a,b, else the fields extension's include (its STAC
+-- top-level members are always there; 'properties' means all; 'properties.a' or 'a' name a property),
+-- checked against the queryables. NULL: all properties.
 CREATE OR REPLACE FUNCTION libs.features_selection(params jsonb, kinds jsonb) RETURNS text[]
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 DECLARE
-    sel text[] := coalesce(libs.query_list(params -> 'query', 'properties'),
-        CASE WHEN jsonb_array_length(params -> 'fields' -> 'include') > 0 THEN
-            ARRAY(SELECT libs.cql2_property_name(x) FROM jsonb_array_elements_text(params -> 'fields' -> 'include') x) END);
+    inc jsonb := params -> 'fields' -> 'include';
+    sel text[] := libs.query_list(params -> 'query', 'properties');
 BEGIN
+    IF sel IS NULL AND jsonb_typeof(inc) = 'array' AND jsonb_array_length(inc) > 0 AND NOT inc ? 'properties' THEN
+        sel := ARRAY(SELECT libs.cql2_property_name(x) FROM jsonb_array_elements_text(inc) x
+                     WHERE x NOT IN ('type', 'stac_version', 'stac_extensions', 'id', 'collection', 'geometry',
+                                     'bbox', 'links', 'assets'));
+    END IF;
     IF sel IS NOT NULL THEN
-        PERFORM libs.features_check_properties(sel, kinds, 'properties');
+        PERFORM libs.features_check_properties(array_remove(sel, 'start_datetime'), kinds, 'properties');
     END IF;
     RETURN sel;
 END

@@ -37,7 +37,8 @@ $$;
 
 -- One stored feature as a GeoJSON Feature that is also a STAC Item. `coll_href` is the collection's URL and
 -- `root` the surface's base URL (computed once per request by the caller). With a property selection
--- (`sel`: ?properties=a,b or fields), properties hold exactly those (OGC semantics), without the STAC times.
+-- (`sel`: ?properties=a,b or fields), properties hold exactly those (OGC semantics; the STAC time members
+-- only when selected: properties=crop,datetime).
 -- A single expression without FROM or sub-select, so that the planner inlines it into the caller's query
 -- (a SQL function that is not inlined costs ~100 us per call, more than building the feature).
 CREATE OR REPLACE FUNCTION libs.feature_stac(f data.features, sel text[], coll_href text, root text) RETURNS jsonb
@@ -53,7 +54,8 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                                              public.st_xmax(f.geom), public.st_ymax(f.geom)),
         'properties', CASE WHEN sel IS NULL
             THEN f.properties || libs.feature_stac_times(f.datetime, f.end_datetime, f.written_at)
-            ELSE libs.jsonb_pick(f.properties, sel) END,
+            ELSE libs.jsonb_pick(f.properties || libs.feature_stac_times(f.datetime, f.end_datetime, f.written_at),
+                                 sel) END,
         'assets', '{}'::jsonb,
         'links', pg_catalog.jsonb_build_array(
             pg_catalog.jsonb_build_object('rel', 'self', 'type', 'application/geo+json',
@@ -65,7 +67,7 @@ $$;
 COMMENT ON FUNCTION libs.feature_stac(data.features, text[], text, text) IS
     'A stored feature as a GeoJSON Feature that is also a STAC 1.0.0 Item (stac_version, bbox, assets, '
     'links self/parent/collection/root, properties.datetime or start_datetime/end_datetime). coll_href: the '
-    'collection URL; root: the base URL; sel: only these properties (then without the STAC time members).';
+    'collection URL; root: the base URL; sel: only these properties (STAC time members only when selected).';
 
 -- The collection's URL on the current surface (links of its features).
 CREATE OR REPLACE FUNCTION libs.features_collection_href(collection_id text) RETURNS text
