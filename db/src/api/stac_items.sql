@@ -136,8 +136,14 @@ $$;
 CREATE OR REPLACE FUNCTION libs.stac_search_links(res jsonb, path text, params jsonb) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     -- self/root and next/prev links; GET links repeat the request's query, POST links its body.
+    -- Tokens: res.next / res.prev (libs.stac_search_page), or pgSTAC-style links whose href ends in
+    -- ?token=... (libs.features_search builds those).
     WITH t AS (
         SELECT rel, res ->> rel AS token FROM unnest(ARRAY['next', 'prev']) rel WHERE res ? rel
+        UNION ALL
+        SELECT l ->> 'rel', substring(l ->> 'href' FROM 'token=(.*)$')
+        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(res -> 'links') = 'array' THEN res -> 'links' END) l
+        WHERE l ->> 'rel' IN ('next', 'prev') AND NOT res ? (l ->> 'rel')
     ), post AS (SELECT params ->> 'method' = 'POST' AS is_post, libs.stac_request_body(params) AS body)
     SELECT jsonb_build_array(
                CASE WHEN post.is_post THEN libs.link('self', libs.url(path), 'application/geo+json')
