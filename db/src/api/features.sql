@@ -254,16 +254,16 @@ DECLARE
     page jsonb := libs.features_page(collection_id, params);
     lim int := (page ->> 'limit')::int;
     off bigint := (page ->> 'offset')::bigint;
-    tokens jsonb := '[]';
+    tokens jsonb := '{}';   -- {"next": token, "prev": token}, as libs.stac_search_links reads them
 BEGIN
     IF off + lim < (page ->> 'numberMatched')::bigint THEN
-        tokens := tokens || jsonb_build_object('rel', 'next', 'href', '?token=next:' || (off + lim));
+        tokens := tokens || jsonb_build_object('next', 'next:' || (off + lim));
     END IF;
     IF off > 0 THEN
-        tokens := tokens || jsonb_build_object('rel', 'prev', 'href', '?token=prev:' || greatest(off - lim, 0));
+        tokens := tokens || jsonb_build_object('prev', 'prev:' || greatest(off - lim, 0));
     END IF;
     RETURN jsonb_build_object('type', 'FeatureCollection', 'features', page -> 'features',
-        'links', libs.stac_search_links(jsonb_build_object('links', tokens), path, params),
+        'links', libs.stac_search_links(tokens, path, params),
         'numberMatched', page -> 'numberMatched', 'numberReturned', page -> 'numberReturned');
 END
 $$;
