@@ -115,7 +115,7 @@ def ingest(path: str, opts: Options, register: Callable[[dict[str, Any]], dict[s
         target = folder / f"{version_name()}.zarr"
         try:
             if total:
-                total(len(src.times) * (len(plan.bands) + sum(1 for d in plan.derived if d["kind"] == "index")))
+                total(upload_steps(src, plan))
             stats = write_store(src, plan, target, opts.use_v2, progress)
             params = registration(src, plan, stats, target, path, opts)
             result = register(params)
@@ -129,8 +129,8 @@ def ingest(path: str, opts: Options, register: Callable[[dict[str, Any]], dict[s
 
 def write_store(src: Source, plan: Plan, target: Path, use_v2: bool,
                 progress: Callable[[int], None] | None) -> dict[str, list[float]]:
-    """Write the served store and its overviews; returns per-layer value percentiles (2, 98, max) from the
-    first slices."""
+    """Write the served store and its overviews, stripe by stripe of rows (see `stripe_rows`: memory stays
+    bounded for a 10980 px scene); returns per-layer value percentiles (2, 98, max), see `layer_stats`."""
     import zarr
 
     names = list(plan.bands.values()) + [d["name"] for d in plan.derived if d["kind"] == "index"]
@@ -144,30 +144,68 @@ def write_store(src: Source, plan: Plan, target: Path, use_v2: bool,
         zarr.consolidate_metadata(str(target))
     group = zarr.open_group(target, mode="r+", use_consolidated=False)
     masks = {name for var, name in plan.bands.items() if is_mask(src, var, name)}
-    stats: dict[str, list[float]] = {}
-    for t in range(len(src.times)):
-        slab: dict[str, np.ndarray] = {}
-        for var, name in plan.bands.items():
-            slab[name] = src.reproject(var, t)
-            _store(group, name, t, slab[name], stats, levels, name in masks)
-            if progress:
-                progress(1)
-        for layer in plan.derived:
-            if layer["kind"] == "index":
-                data = expressions.evaluate(layer["expression"], slab)
-                _store(group, layer["name"], t, data, stats, levels, False)
+    height = stripe_rows(src)
+    for r0 in range(0, src.height, height):
+        rows = slice(r0, min(src.height, r0 + height))
+        index = None if src.crs.to_epsg() == 3857 else src.index_rows(rows)
+        for t in range(len(src.times)):
+            slab: dict[str, np.ndarray] = {}
+            for var, name in plan.bands.items():
+                slab[name] = src.reproject(var, t, rows, index)
+                _store(group, name, t, rows, slab[name], levels, name in masks)
                 if progress:
                     progress(1)
+            for layer in plan.derived:
+                if layer["kind"] == "index":
+                    data = expressions.evaluate(layer["expression"], slab)
+                    _store(group, layer["name"], t, rows, data, levels, False)
+                    if progress:
+                        progress(1)
+    return layer_stats(group, names, len(src.times), levels)
+
+
+STRIPE = 1024        # served rows written at a time (a multiple of the chunk height)
+STATS_PIXELS = 2048 ** 2
+
+
+def stripe_rows(src: Source) -> int:
+    """Rows per stripe: STRIPE, or more so a stripe is a multiple of every overview factor (each level's blocks
+    then lie in one stripe) and covers a source chunk (a store chunked by whole slices is read once per slice,
+    not once per stripe)."""
+    levels = overviews.factors(src.height, src.width)
+    base = max(STRIPE, levels[-1] if levels else 1)
+    chunk = math.ceil(src.chunk_rows() * src.height / max(1, len(src.src_y)))
+    return math.ceil(max(base, chunk) / base) * base
+
+
+def upload_steps(src: Source, plan: Plan) -> int:
+    """The progress bar's total: stripes x time steps x written layers."""
+    layers = len(plan.bands) + sum(1 for d in plan.derived if d["kind"] == "index")
+    return math.ceil(src.height / stripe_rows(src)) * len(src.times) * layers
+
+
+def _store(group: Any, name: str, t: int, rows: slice, data: np.ndarray, levels: list[int], mask: bool) -> None:
+    group[name][t, rows, :] = data
+    overviews.write(group, name, t, data, levels, mask, rows.start)
+
+
+def layer_stats(group: Any, names: list[str], times: int, levels: list[int]) -> dict[str, list[float]]:
+    """Per layer, the 2nd and 98th percentiles and the maximum of the first time step that has data, read
+    back from the store: full resolution up to 2048 x 2048 pixels, else the finest overview level that small."""
+    h, w = group[names[0]].shape[1:]
+    path = ""
+    if h * w > STATS_PIXELS and levels:
+        factor = next((f for f in levels if h * w / f ** 2 <= STATS_PIXELS), levels[-1])
+        path = overviews.group_path(factor) + "/"
+    stats: dict[str, list[float]] = {}
+    for name in names:
+        for t in range(times):
+            data = np.asarray(group[path + name][t])
+            if np.isfinite(data).any():
+                p2, p98, top = np.nanpercentile(data, [2, 98, 100])
+                stats[name] = [float(p2), float(p98), float(top)]
+                break
     return stats
-
-
-def _store(group: Any, name: str, t: int, data: np.ndarray, stats: dict[str, list[float]], levels: list[int],
-           mask: bool) -> None:
-    group[name][t, :, :] = data
-    overviews.write(group, name, t, data, levels, mask)
-    if name not in stats and np.isfinite(data).any():
-        p2, p98, top = np.nanpercentile(data, [2, 98, 100])
-        stats[name] = [float(p2), float(p98), float(top)]
 
 
 def is_mask(src: Source, var: str, name: str) -> bool:

@@ -85,10 +85,12 @@ def centres(data: np.ndarray, levels: list[int]) -> Iterator[tuple[int, np.ndarr
         yield factor, out
 
 
-def write(group: Any, name: str, t: int, data: np.ndarray, levels: list[int], mask: bool) -> None:
-    """Write time step t of variable `name` into every level of an open `zarr.Group` (the store's root)."""
+def write(group: Any, name: str, t: int, data: np.ndarray, levels: list[int], mask: bool, row0: int = 0) -> None:
+    """Write rows row0.. of time step t of variable `name` into every level of an open `zarr.Group` (the store's
+    root); row0 is a multiple of every factor (a stripe of whole blocks, see `ingest.stripe_rows`)."""
     for factor, level in (centres if mask else means)(data, levels):
-        group[f"{group_path(factor)}/{name}"][t, :, :] = level
+        start = row0 // factor
+        group[f"{group_path(factor)}/{name}"][t, start:start + level.shape[0], :] = level
 
 
 def describe(levels: list[int], times: int, height: int, width: int, step: tuple[float, float]

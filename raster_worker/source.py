@@ -49,7 +49,6 @@ class Source:
     dst_transform: Any = None            # affine.Affine of the EPSG:3857 grid
     width: int = 0
     height: int = 0
-    _index: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def crs_name(self) -> str:
@@ -93,11 +92,11 @@ class Source:
     def time_strings(self) -> list[str]:
         return [str(t.astype("datetime64[s]")) + "Z" for t in self.times]
 
-    def read(self, name: str, t: int) -> np.ndarray:
-        """One time slice of one variable in the source grid, float32, NaN = nodata."""
+    def read(self, name: str, t: int, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
+        """A window of one time slice of one variable in the source grid, float32, NaN = nodata."""
         var = self.variables[name]
         try:
-            data = np.asarray(var.isel(time=t).values, dtype=np.float32)
+            data = np.asarray(var.isel(time=t, y=rows, x=cols).values, dtype=np.float32)
         except READ_ERRORS as e:
             raise SourceError(f"reading {name} (time index {t}) from {self.path} failed: {e}") from None
         nodata = var.attrs.get("nodata", var.attrs.get("_FillValue"))
@@ -105,44 +104,57 @@ class Source:
             data[data == np.float32(nodata)] = np.nan
         return data
 
-    def reproject(self, name: str, t: int) -> np.ndarray:
-        """One slice on the EPSG:3857 grid: each served pixel takes the source pixel containing its centre
-        (nearest neighbour, exact: values stay as measured, no resampling blur)."""
-        data = self.read(name, t)
-        if self.crs.to_epsg() == 3857:
-            return data
-        rows, cols = self.index_map()
-        out = np.full((self.height, self.width), np.nan, dtype=np.float32)
-        valid = rows >= 0
-        out[valid] = data[rows[valid], cols[valid]]
+    def reproject(self, name: str, t: int, rows: slice | None = None,
+                  index: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """Rows `rows` (default all) of one slice on the EPSG:3857 grid: each served pixel takes the source pixel
+        containing its centre (nearest neighbour, exact: values stay as measured, no resampling blur). Only the
+        source window under those rows is read; `index` is `index_rows(rows)`, computed once per stripe."""
+        rows = rows or slice(0, self.height)
+        if self.crs.to_epsg() == 3857:   # the served grid is the source grid
+            return self.read(name, t, rows)
+        r, c = index if index is not None else self.index_rows(rows)
+        out = np.full(r.shape, np.nan, dtype=np.float32)
+        valid = r >= 0
+        if valid.any():
+            rv, cv = r[valid], c[valid]
+            r0, c0 = int(rv.min()), int(cv.min())
+            window = self.read(name, t, slice(r0, int(rv.max()) + 1), slice(c0, int(cv.max()) + 1))
+            out[valid] = window[rv - r0, cv - c0]
         return out
 
-    def index_map(self) -> tuple[np.ndarray, np.ndarray]:
-        """For each served pixel, the (row, col) of the source pixel under its centre (-1 outside).
+    def index_rows(self, rows: slice) -> tuple[np.ndarray, np.ndarray]:
+        """For each served pixel of rows `rows`, the (row, col) of the source pixel under its centre (-1 outside).
 
-        Computed once per upload with exact PROJ transforms of every pixel centre (GDAL's warper approximates
-        the transform to 0.125 px, which moves values across pixel edges); every variable and time step then
+        Exact PROJ transforms of every pixel centre (GDAL's warper approximates the transform to 0.125 px, which
+        moves values across pixel edges); computed once per stripe of rows, every variable and time step then
         reuses it as a plain gather.
         """
-        if self._index is None:
-            from pyproj import Transformer
+        from pyproj import Transformer
 
-            tr = Transformer.from_crs("EPSG:3857", self.crs, always_xy=True)
-            left, bottom, right, top = self.src_bounds
-            dx, dy = float(self.src_x[1] - self.src_x[0]), float(self.src_y[1] - self.src_y[0])
-            rows = np.full((self.height, self.width), -1, np.int32)
-            cols = np.full((self.height, self.width), -1, np.int32)
-            for start in range(0, self.height, 256):
-                X, Y = np.meshgrid(self.dst_x, self.dst_y[start:start + 256])
-                ux, uy = tr.transform(X, Y)
-                c = np.floor((ux - left) / dx)
-                r = np.floor((uy - top) / dy)
-                ok = np.isfinite(c) & np.isfinite(r) & (c >= 0) & (c < len(self.src_x)) & (r >= 0) & \
-                    (r < len(self.src_y))
-                rows[start:start + 256][ok] = r[ok]
-                cols[start:start + 256][ok] = c[ok]
-            self._index = (rows, cols)
-        return self._index
+        tr = Transformer.from_crs("EPSG:3857", self.crs, always_xy=True)
+        left, bottom, right, top = self.src_bounds
+        dx, dy = float(self.src_x[1] - self.src_x[0]), float(self.src_y[1] - self.src_y[0])
+        n = rows.stop - rows.start
+        out_r = np.full((n, self.width), -1, np.int32)
+        out_c = np.full((n, self.width), -1, np.int32)
+        for start in range(0, n, 256):
+            X, Y = np.meshgrid(self.dst_x, self.dst_y[rows.start + start:rows.start + min(n, start + 256)])
+            ux, uy = tr.transform(X, Y)
+            c = np.floor((ux - left) / dx)
+            r = np.floor((uy - top) / dy)
+            ok = np.isfinite(c) & np.isfinite(r) & (c >= 0) & (c < len(self.src_x)) & (r >= 0) & \
+                (r < len(self.src_y))
+            out_r[start:start + 256][ok] = r[ok]
+            out_c[start:start + 256][ok] = c[ok]
+        return out_r, out_c
+
+    def chunk_rows(self) -> int:
+        """The largest source chunk height (pixels) among the variables; 0 when unknown."""
+        sizes = [0]
+        for var in self.variables.values():
+            preferred = var.encoding.get("preferred_chunks") or {}
+            sizes += [int(v) for k, v in preferred.items() if str(k).lower() in Y_NAMES]
+        return max(sizes)
 
 
 def open_store(path: str) -> xr.Dataset:

@@ -50,10 +50,16 @@ def synthetic(path: Path) -> xr.Dataset:
 
 
 @pytest.fixture(scope="module")
-def cube(tmp_path_factory: pytest.TempPathFactory, services, database_url: str
-         ) -> Iterator[tuple[xr.Dataset, layers.Cube]]:
+def big_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("overviews") / "big.zarr"
-    src = synthetic(path)
+    synthetic(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cube(big_source: Path, services, database_url: str) -> Iterator[tuple[xr.Dataset, layers.Cube]]:
+    path = big_source
+    src = xr.open_zarr(path)
     with psycopg.connect(database_url, autocommit=True) as conn:
         drop(conn, CID)
         assert upload_local_zarr.main([str(path), "--collection-id", CID, "--dsn", database_url, "--crs", "EPSG:3857",
@@ -138,6 +144,22 @@ def test_low_zoom_composite_and_mask(cube, http: httpx.Client) -> None:
     assert np.array_equal(scl, src["SCL"].values[0][42:50:4, 82:90:4])   # the blocks' centre pixels
 
 
+def test_stripes_write_the_same_overviews(cube, big_source: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Written 256 rows at a time, every level (means and mask centres) equals the store written in one go."""
+    from raster_worker import ingest
+    from tests.raster.test_cube_upload import same_arrays
+
+    _, c = cube
+    monkeypatch.setattr(ingest, "STRIPE", 256)
+    ingest.ingest(str(big_source), ingest.Options(collection_id="stripes", data_dir=tmp_path,
+                                                           crs="EPSG:3857"),
+                  register=lambda params: {"collection_id": "stripes", "kind": "cube"})
+    store = next((tmp_path / "cubes" / "stripes").glob("*.zarr"))
+    checked = same_arrays(Path(c.source["store_path"]), store)
+    assert {"overviews/4/NDVI", "overviews/2/SCL", "B04"} <= set(checked)
+
+
 def test_low_zoom_tiles_read_only_the_overview(cube, http: httpx.Client) -> None:
     """Full-resolution GNDVI chunks are replaced by garbage: low zooms still render, z10 (full) cannot."""
     _, c = cube
@@ -150,3 +172,4 @@ def test_low_zoom_tiles_read_only_the_overview(cube, http: httpx.Client) -> None
     r = http.get(f"/collections/{CID}/tiles/WebMercatorQuad/10/{TILE8[0] * 4}/{TILE8[1] * 4}.png",
                  params={"layers": "GNDVI"})
     assert r.status_code >= 500
+

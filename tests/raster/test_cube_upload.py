@@ -79,6 +79,41 @@ def test_index_equals_numpy_from_source_bands(uploaded: dict, source: Path) -> N
         assert cube.read("B08", t, slice(row, row + 1), slice(col, col + 1))[0, 0] == pytest.approx(b8, abs=1e-6)
 
 
+def same_arrays(a: Path, b: Path) -> list[str]:
+    """The array paths of store a (root and overview groups), each equal (NaN = NaN) in store b."""
+    import zarr
+
+    ga, gb = zarr.open_group(a, mode="r"), zarr.open_group(b, mode="r")
+    checked = []
+    for path, arr in _arrays(ga):
+        np.testing.assert_array_equal(np.asarray(arr[...]), np.asarray(gb[path][...]), err_msg=path)
+        checked.append(path)
+    return checked
+
+
+def _arrays(group, prefix: str = ""):
+    for name, member in group.members():
+        if hasattr(member, "shape"):
+            yield prefix + name, member
+        else:
+            yield from _arrays(member, prefix + name + "/")
+
+
+def test_stripes_write_the_same_store(uploaded: dict, source: Path, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Written 8 rows at a time (reprojected from UTM stripe by stripe), the store is the one written whole."""
+    from raster_worker import ingest
+    from raster_worker.source import Source
+
+    monkeypatch.setattr(ingest, "STRIPE", 8)
+    monkeypatch.setattr(Source, "chunk_rows", lambda self: 0)
+    out = ingest.ingest(str(source), ingest.Options(collection_id="stripes", data_dir=tmp_path),
+                        register=lambda params: {"collection_id": "stripes", "kind": "cube"})
+    store = next((tmp_path / "cubes" / "stripes").glob("*.zarr"))
+    assert out["shape"][1] > 4 * 8   # six stripes
+    assert "NDVI" in same_arrays(Path(uploaded["store_path"]), store)
+
+
 def test_items_per_time_slice(uploaded: dict, db: psycopg.Connection) -> None:
     n = db.execute("SELECT count(*) FROM pgstac.items WHERE collection = %s", (CID,)).fetchone()[0]
     assert n == 18
@@ -155,3 +190,4 @@ def test_gc_removes_only_unregistered_versions(uploaded: dict, database_url: str
     assert orphan.exists() and not gone.parent.exists()     # CID was locked (an upload running): skipped
     assert cube_gc.main([*args, "--collection-id", CID]) == 0
     assert not orphan.exists() and Path(current).is_dir()
+
