@@ -28,13 +28,6 @@ COMMENT ON FUNCTION libs.feature_stac_times(timestamptz, timestamptz, timestampt
     'STAC time properties of a feature: {"datetime"} from its own time; without one (or with an end time) '
     'also start_datetime/end_datetime, falling back to the time the feature was last written.';
 
--- Only the given keys of a JSON object (property selections). The same definition as in
--- api/features_tiles.sql, which the manifest applies later; repeated here so that libs.feature_stac finds it.
-CREATE OR REPLACE FUNCTION libs.jsonb_pick(doc jsonb, keys text[]) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}') FROM jsonb_each(doc) e WHERE e.key = ANY (keys);
-$$;
-
 -- One stored feature as a GeoJSON Feature that is also a STAC Item. `coll_href` is the collection's URL and
 -- `root` the surface's base URL (computed once per request by the caller). With a property selection
 -- (`sel`: ?properties=a,b or fields), properties hold exactly those (OGC semantics; the STAC time members

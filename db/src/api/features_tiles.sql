@@ -126,11 +126,6 @@ $$;
 COMMENT ON FUNCTION libs.mvt_geom(geometry, geometry, geometry, double precision) IS
     'A feature geometry (EPSG:3857) in MVT tile coordinates: simplified, clipped when needed, never dropped.';
 
-CREATE OR REPLACE FUNCTION libs.jsonb_pick(doc jsonb, keys text[]) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}') FROM jsonb_each(doc) e WHERE e.key = ANY (keys);
-$$;
-
 CREATE OR REPLACE FUNCTION libs.features_tile_sql(where_extra text DEFAULT 'TRUE') RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     -- The tile query with an extra WHERE condition over data.features f (a CQL2 filter), for EXECUTE.

@@ -29,3 +29,10 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION libs.require_writer() IS 'Raises 42501 (HTTP 401) unless the current role may write.';
+
+-- Only the given keys of a JSON object (property selections: features, tiles).
+CREATE OR REPLACE FUNCTION libs.jsonb_pick(doc jsonb, keys text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}') FROM jsonb_each(doc) e WHERE e.key = ANY (keys);
+$$;
+COMMENT ON FUNCTION libs.jsonb_pick(jsonb, text[]) IS 'The members of doc whose keys are in keys.';
