@@ -116,6 +116,12 @@ def _geojson_rows(features: list[Any]) -> Iterator[Row]:
 
 # --- GeoPackage ------------------------------------------------------------------------------------------------
 
+def _layer_sql(template: str, layer: str, select: str = "") -> str:
+    """A SQLite statement over a GeoPackage table. Identifiers cannot be bound parameters, so the table name
+    (and the already quoted column list) are spliced in here, in one place, quoted by `_quote`."""
+    return template.format(table=_quote(layer), select=select)
+
+
 def _quote(name: str) -> str:
     """A SQLite identifier, quoted (layer and column names come from the file's own catalogue)."""
     return '"' + name.replace('"', '""') + '"'
@@ -175,8 +181,8 @@ def open_geopackage(path: Path, layer: str | None) -> Source:
         raise SourceError(f"{path} has no feature layer {layer!r}; its layers: {', '.join(layers)}")
     geom_col, srs_id = conn.execute("SELECT column_name, srs_id FROM gpkg_geometry_columns WHERE table_name = ?",
                                     (layer,)).fetchone()
-    columns = conn.execute(f"PRAGMA table_info({_quote(layer)})").fetchall()
-    count = conn.execute(f"SELECT count(*) FROM {_quote(layer)}").fetchone()[0]
+    columns = conn.execute(_layer_sql("PRAGMA table_info({table})", layer)).fetchall()
+    count = conn.execute(_layer_sql("SELECT count(*) FROM {table}", layer)).fetchone()[0]
     return Source(path, "GeoPackage", gpkg_crs(conn, srs_id), count,
                   _gpkg_rows(conn, layer, geom_col, columns), layer)
 
@@ -186,7 +192,7 @@ def _gpkg_rows(conn: sqlite3.Connection, layer: str, geom_col: str, columns: lis
     props = [(c[1], str(c[2]).upper()) for c in columns if c[1] not in (geom_col, pk)]
     select = ", ".join(_quote(c) for c in [pk or "rowid", geom_col] + [p[0] for p in props])
     try:
-        for n, (fid, blob, *values) in enumerate(conn.execute(f"SELECT {select} FROM {_quote(layer)}"), 1):
+        for n, (fid, blob, *values) in enumerate(conn.execute(_layer_sql("SELECT {select} FROM {table}", layer, select)), 1):
             try:
                 wkb = gpkg_wkb(blob)
             except (ValueError, IndexError) as e:

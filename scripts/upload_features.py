@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 
 from scripts.feature_sources import Row, Source, SourceError, open_source  # noqa: E402
 
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5439/stapi"
+from scripts.migrate import DEFAULT_DSN  # noqa: E402
 CHUNK = 20_000       # features staged and stored per round (bounded temp table, a progress bar that means it)
 COPY_SQL = "COPY pg_temp.features_staging (ord, id, geojson, wkb, properties) FROM STDIN"
 

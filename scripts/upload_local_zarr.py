@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
 from raster_worker.ingest import IngestError, Options, db_check, db_register, ingest  # noqa: E402
 from raster_worker.source import SourceError  # noqa: E402
 
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5439/stapi"
+from scripts.migrate import DEFAULT_DSN  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
