@@ -77,7 +77,7 @@ def plan_layers(src: Source, opts: Options) -> Plan:
         chosen = list(src.variables)
     else:
         chosen = [n for n, b in ids.items() if b] + [n for n in src.variables if n.upper() == "SCL"]
-    bands = {n: (ids[n] if is_s2 and ids[n] else n) for n in dict.fromkeys(chosen)}
+    bands = {n: (ids[n] or n) if is_s2 else n for n in dict.fromkeys(chosen)}
     derived = sentinel2.derived_layers(set(bands.values()), reflectance=True) if is_s2 else []
     return Plan(bands, derived, is_s2)
 
@@ -234,7 +234,7 @@ def template(src: Source, names: list[str], factor: int = 1) -> xr.Dataset:
               "y": ("y", y, {"units": "m", "standard_name": "projection_y_coordinate"}),
               "x": ("x", x, {"units": "m", "standard_name": "projection_x_coordinate"}),
               "spatial_ref": ((), 0, {"crs_wkt": WEB_MERCATOR_WKT(), "spatial_ref": WEB_MERCATOR_WKT()})}
-    attrs = {"Conventions": "CF-1.8", "source": src.path}
+    attrs: dict[str, Any] = {"Conventions": "CF-1.8", "source": src.path}
     if factor > 1:
         attrs["overview_factor"] = factor
     return xr.Dataset(data, coords=coords, attrs=attrs)

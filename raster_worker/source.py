@@ -34,7 +34,8 @@ def _remote_errors() -> tuple[type[BaseException], ...]:
     return (OSError, TimeoutError, ClientError)
 
 
-READ_ERRORS = _remote_errors()
+READ_ERRORS: tuple[type[BaseException], ...] = _remote_errors()
+OPEN_ERRORS: tuple[type[BaseException], ...] = (KeyError, ValueError, *READ_ERRORS)
 
 
 @dataclass
@@ -160,12 +161,12 @@ class Source:
 def open_store(path: str) -> xr.Dataset:
     try:
         return xr.open_zarr(path, consolidated=None, chunks=None, mask_and_scale=True, decode_times=True)
-    except (KeyError, ValueError, *READ_ERRORS) as e:
+    except OPEN_ERRORS as e:
         raise SourceError(f"cannot open {path} as a Zarr store (v2 or v3): {e}") from None
 
 
 def _dim(ds: xr.Dataset, names: tuple[str, ...]) -> str | None:
-    return next((d for d in ds.dims if str(d).lower() in names), None)
+    return next((str(d) for d in ds.dims if str(d).lower() in names), None)
 
 
 def normalize(ds: xr.Dataset) -> tuple[xr.Dataset, dict[str, xr.DataArray], bool]:
@@ -189,7 +190,7 @@ def normalize(ds: xr.Dataset) -> tuple[xr.Dataset, dict[str, xr.DataArray], bool
         if len(extra) > 1:
             raise SourceError(f"variable {name} has more than one non-spatial dimension: {extra}")
         if extra:
-            out.update(_split(str(name), var, extra[0], several=len(ds.data_vars) > 1))
+            out.update(_split(str(name), var, str(extra[0]), several=len(ds.data_vars) > 1))
         else:
             out[str(name)] = var.transpose("time", "y", "x")
     if not out:

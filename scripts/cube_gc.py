@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     with psycopg.connect(args.dsn, autocommit=True) as conn:
         def registered() -> list[str]:
-            stores = conn.execute("SELECT api.cube_stores('{}'::jsonb)").fetchone()[0]
-            return list(stores.values())
+            row = conn.execute("SELECT api.cube_stores('{}'::jsonb)").fetchone()
+            return list(row[0].values()) if row else []
 
         removed = versions.collect(Path(args.data_dir), registered, args.collection_id, dry_run=args.dry_run)
     for path in removed:

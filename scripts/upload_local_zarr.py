@@ -24,7 +24,6 @@ if str(ROOT) not in sys.path:
 
 from raster_worker.ingest import IngestError, Options, db_check, db_register, ingest  # noqa: E402
 from raster_worker.source import SourceError  # noqa: E402
-
 from scripts.migrate import DEFAULT_DSN  # noqa: E402
 
 
