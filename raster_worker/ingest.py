@@ -223,27 +223,11 @@ def template(src: Source, names: list[str], factor: int = 1) -> xr.Dataset:
     """A lazy (dask) dataset: to_zarr(compute=False) writes metadata and coordinates, no data.
 
     `factor` > 1: the overview level with pixels `factor` times larger (see `overviews`)."""
-    import dask.array as da
-
     x, y = overviews.level_coords(src.dst_x, src.dst_y, factor) if factor > 1 else (src.dst_x, src.dst_y)
-    shape = (len(src.times), len(y), len(x))
-    chunks = (1, min(CHUNK, len(y)), min(CHUNK, len(x)))
-    data = {n: (("time", "y", "x"), da.full(shape, np.nan, dtype=np.float32, chunks=chunks),
-                {"grid_mapping": "spatial_ref"}) for n in names}
-    coords = {"time": ("time", src.times.astype("datetime64[ns]")),
-              "y": ("y", y, {"units": "m", "standard_name": "projection_y_coordinate"}),
-              "x": ("x", x, {"units": "m", "standard_name": "projection_x_coordinate"}),
-              "spatial_ref": ((), 0, {"crs_wkt": WEB_MERCATOR_WKT(), "spatial_ref": WEB_MERCATOR_WKT()})}
     attrs: dict[str, Any] = {"Conventions": "CF-1.8", "source": src.path}
     if factor > 1:
         attrs["overview_factor"] = factor
-    return xr.Dataset(data, coords=coords, attrs=attrs)
-
-
-def WEB_MERCATOR_WKT() -> str:  # noqa: N802 - a constant computed once
-    from pyproj import CRS
-
-    return str(CRS.from_epsg(3857).to_wkt())
+    return overviews.dataset(names, src.times, x, y, attrs)
 
 
 def registration(src: Source, plan: Plan, stats: dict[str, list[float]], target: Path, path: str,

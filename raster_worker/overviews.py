@@ -23,6 +23,7 @@ import numpy as np
 
 GROUP = "overviews"
 MIN_SIDE = 256
+CHUNK = 256
 
 
 def factors(height: int, width: int) -> list[int]:
@@ -98,3 +99,60 @@ def describe(levels: list[int], times: int, height: int, width: int, step: tuple
     """The `levels` document registered with the cube (what `api.raster_source` returns)."""
     return [{"factor": f, "group": group_path(f), "shape": [times, math.ceil(height / f), math.ceil(width / f)],
              "step": [step[0] * f, step[1] * f]} for f in levels]
+
+
+
+def dataset(names: list[str], times: np.ndarray, x: np.ndarray, y: np.ndarray, attrs: dict[str, Any]) -> Any:
+    """A lazy (dask) CF dataset of the served layout, dims (time, y, x) in EPSG:3857, NaN everywhere:
+    `to_zarr(compute=False)` writes metadata and coordinates, no data (the root, and each level)."""
+    import dask.array as da
+    import xarray as xr
+    from pyproj import CRS
+
+    wkt = str(CRS.from_epsg(3857).to_wkt())
+    shape = (len(times), len(y), len(x))
+    chunks = (1, min(CHUNK, len(y)), min(CHUNK, len(x)))
+    data = {n: (("time", "y", "x"), da.full(shape, np.nan, dtype=np.float32, chunks=chunks),
+                {"grid_mapping": "spatial_ref"}) for n in names}
+    coords = {"time": ("time", np.asarray(times).astype("datetime64[ns]")),
+              "y": ("y", y, {"units": "m", "standard_name": "projection_y_coordinate"}),
+              "x": ("x", x, {"units": "m", "standard_name": "projection_x_coordinate"}),
+              "spatial_ref": ((), 0, {"crs_wkt": wkt, "spatial_ref": wkt})}
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def encoding(names: list[str], height: int, width: int) -> dict[str, dict[str, Any]]:
+    return {n: {"chunks": (1, min(CHUNK, height), min(CHUNK, width)), "_FillValue": np.float32("nan"),
+                "dtype": "float32"} for n in names}
+
+
+def build(store_path: str, names: list[str], masks: set[str], stripe: int) -> list[dict[str, Any]]:
+    """Add the levels to a served store written without them (cubes uploaded before overviews existed): reads
+    the full-resolution variables `stripe` rows at a time and writes each level; returns the `levels` document.
+    The root arrays are only read, so readers of the store are undisturbed.
+    """
+    import xarray as xr
+    import zarr
+
+    root = xr.open_zarr(store_path, consolidated=None, chunks=None)
+    times, x, y = root["time"].values, root["x"].values, root["y"].values
+    height, width = len(y), len(x)
+    levels = factors(height, width)
+    v2 = zarr.open_group(store_path, mode="r").metadata.zarr_format == 2
+    for factor in levels:
+        lx, ly = level_coords(x, y, factor)
+        dataset(names, times, lx, ly, {"overview_factor": factor}).to_zarr(
+            store_path, group=group_path(factor), mode="w", compute=False, consolidated=False,
+            zarr_format=2 if v2 else 3, encoding=encoding(names, len(ly), len(lx)))
+    if v2:
+        zarr.consolidate_metadata(store_path)
+    group = zarr.open_group(store_path, mode="r+", use_consolidated=False)
+    stripe = math.ceil(max(stripe, levels[-1] if levels else 1) / (levels[-1] if levels else 1)) * \
+        (levels[-1] if levels else 1)
+    for name in names if levels else []:
+        arr: Any = group[name]
+        for t in range(len(times)):
+            for r0 in range(0, height, stripe):
+                write(group, name, t, np.asarray(arr[t, r0:r0 + stripe, :], dtype=np.float32), levels,
+                      name in masks, r0)
+    return describe(levels, len(times), height, width, (float(x[1] - x[0]), float(y[1] - y[0])))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,6 +159,39 @@ def test_stripes_write_the_same_overviews(cube, big_source: Path, tmp_path: Path
     store = next((tmp_path / "cubes" / "stripes").glob("*.zarr"))
     checked = same_arrays(Path(c.source["store_path"]), store)
     assert {"overviews/4/NDVI", "overviews/2/SCL", "B04"} <= set(checked)
+
+
+def test_overviews_built_after_the_upload(cube, big_source: Path, services, database_url: str,
+                                          http: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cube uploaded without overviews (as before they existed) gets them from scripts/cube_overviews.py:
+    the same levels an upload writes, recorded, and used by tiles at once."""
+    from raster_worker import overviews
+    from scripts import cube_overviews
+    from tests.raster.test_cube_upload import same_arrays
+
+    _, c = cube
+    cid = CID + "-late"
+    args = ["--collection-id", cid, "--dsn", database_url, "--data-dir", str(services.data_dir)]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        drop(conn, cid)
+        with monkeypatch.context() as m:
+            m.setattr(overviews, "MIN_SIDE", 10 ** 9)
+            assert upload_local_zarr.main([str(big_source), *args, "--crs", "EPSG:3857", "--quiet"]) == 0
+        assert conn.execute("SELECT api.raster_source(%s) -> 'levels'", (cid,)).fetchone()[0] == []
+        tile = f"/collections/{cid}/tiles/WebMercatorQuad/8/{TILE8[0]}/{TILE8[1]}.png"
+        assert http.get(tile, params={"layers": "NDVI"}).headers["x-cube-level"] == "1"
+        assert cube_overviews.main(args) == 0
+        source = conn.execute("SELECT api.raster_source(%s)", (cid,)).fetchone()[0]
+        assert [lv["factor"] for lv in source["levels"]] == [2, 4] and source["levels"] == c.source["levels"]
+        assert {"overviews/2/NDVI", "overviews/4/SCL"} <= set(same_arrays(Path(c.source["store_path"]),
+                                                                         Path(source["store_path"])))
+        deadline = time.monotonic() + 30   # the worker drops its cached cube when NOTIFY stapi_cubes arrives
+        while (level := http.get(tile, params={"layers": "NDVI"}).headers["x-cube-level"]) == "1" and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert level == "4"
+        assert cube_overviews.main(args) == 0   # nothing left to build
+        drop(conn, cid)
 
 
 def test_low_zoom_tiles_read_only_the_overview(cube, http: httpx.Client) -> None:

@@ -185,3 +185,24 @@ $$;
 COMMENT ON FUNCTION api.cube_stores(jsonb) IS
     'The registered store of every DataCube, {collection_id: store_path}: what garbage collection of old '
     'store versions must never remove (raster_worker/versions.py).';
+
+CREATE OR REPLACE FUNCTION api.cube_levels_set(collection_id text, params jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
+BEGIN
+    PERFORM libs.require_writer();
+    IF jsonb_typeof(params -> 'levels') IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'levels must be an array of {factor, group, shape, step}' USING ERRCODE = '22023';
+    END IF;
+    UPDATE data.cubes c SET levels = params -> 'levels', updated_at = now()
+    WHERE c.collection_id = cube_levels_set.collection_id AND c.store_path = coalesce(params ->> 'store_path',
+                                                                                       c.store_path);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'collection % has no DataCube at %', collection_id, coalesce(params ->> 'store_path', 'any path')
+            USING ERRCODE = 'P0002', HINT = 'the cube may have been replaced meanwhile: build its overviews again';
+    END IF;
+    RETURN jsonb_build_object('collection_id', collection_id, 'levels', params -> 'levels');
+END
+$$;
+COMMENT ON FUNCTION api.cube_levels_set(text, jsonb) IS
+    'Record the overview levels built into a cube''s store after its upload (scripts/cube_overviews.py); '
+    'params: {"levels": [...], "store_path": the store they were built in (refused if the cube was replaced)}.';
