@@ -76,7 +76,9 @@ def versioned_files() -> list[tuple[str, str, Path]]:
     return out
 
 
-def apply_ours(dsn: str) -> list[str]:
+def apply_ours(dsn: str, upto: str | None = None) -> list[str]:
+    """Apply our pending versioned migrations, then db/src. With `upto`, only the versioned migrations
+    numbered up to it, and not db/src (to reproduce an older database, e.g. in the upgrade test)."""
     done: list[str] = []
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(7301977)")
@@ -84,7 +86,7 @@ def apply_ours(dsn: str) -> list[str]:
             conn.execute(BOOTSTRAP)
             applied = {r[0] for r in conn.execute("SELECT version FROM data.migrations")}
             for version, name, path in versioned_files():
-                if version in applied:
+                if version in applied or (upto is not None and int(version) > int(upto)):
                     continue
                 with conn.transaction():
                     conn.execute(path.read_text())
@@ -94,6 +96,8 @@ def apply_ours(dsn: str) -> list[str]:
                     )
                 done.append(f"{version}_{name}")
                 log.info("applied migration %s_%s", version, name)
+            if upto is not None:
+                return done
             files = manifest_files()
             digest = checksum(files)
             row = conn.execute("SELECT checksum FROM data.migrations WHERE version = 'src'").fetchone()

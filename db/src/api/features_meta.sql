@@ -157,3 +157,19 @@ COMMENT ON FUNCTION api.features_collection_create(jsonb, jsonb) IS
     'the pgSTAC collection, data.collection_meta(kind features, source_crs). params: crs (EPSG:n; else the '
     'body''s crs member; else CRS84), force (replace an existing feature collection), datetime_property. '
     'An existing collection: 23505 (409). Its extent then follows the data.';
+
+-- Upgrades: feature and hybrid collections whose features were stored before the registry (or its
+-- triggers) existed get their row, extent and queryables now. A no-op when every collection has one.
+DO $$
+DECLARE
+    cid text;
+BEGIN
+    FOR cid IN SELECT m.collection_id FROM data.collection_meta m
+               WHERE m.kind IN ('features', 'hybrid')
+                 AND NOT EXISTS (SELECT 1 FROM data.feature_collections fc WHERE fc.collection_id = m.collection_id)
+    LOOP
+        INSERT INTO data.feature_collections (collection_id) VALUES (cid) ON CONFLICT DO NOTHING;
+        PERFORM libs.features_refresh(cid);
+    END LOOP;
+END
+$$;
