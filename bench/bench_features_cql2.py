@@ -126,6 +126,17 @@ def server_cpu_seconds() -> float | None:
         return None
 
 
+def server_cpu_seconds_after(before: float | None, timeout: float = 3.0) -> float | None:
+    """server_cpu_seconds() once the upload's backend has been reaped: it exits after the CLI does, so an
+    immediate reading can miss it (the counter has not moved yet; that made the rate a division by zero)."""
+    deadline = time.monotonic() + timeout
+    now = server_cpu_seconds()
+    while before is not None and now is not None and now - before < 0.1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = server_cpu_seconds()
+    return now
+
+
 def upload(path: Path, *args: str) -> dict[str, Any]:
     run = subprocess.run([sys.executable, str(ROOT / "scripts" / "upload_features.py"), str(path),
                           "--collection-id", CID, "--force", "--quiet", "--json", *args],
@@ -151,8 +162,8 @@ def bench_ingest() -> None:
         for _ in range(runs):
             load, db0, cl0 = os.getloadavg()[0], server_cpu_seconds(), _children_cpu()
             s = upload(path)
-            db1, client = server_cpu_seconds(), _children_cpu() - cl0
-            db = db1 - db0 if db0 is not None and db1 is not None else float("nan")
+            db1, client = server_cpu_seconds_after(db0), _children_cpu() - cl0
+            db = db1 - db0 if db0 is not None and db1 is not None and db1 > db0 else float("nan")
             results.append(s)
             print(f"{label:<10} {path.stat().st_size / 1e6:>6.1f} {s['seconds']:>8.2f} "
                   f"{s['features_per_second']:>11,} {load:>9.1f} {db:>9.2f} {client:>12.2f} "
