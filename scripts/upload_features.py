@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
 
 from scripts.feature_sources import Row, Source, SourceError, open_source  # noqa: E402
 
+from api_gateway.errors import describe_db_error  # noqa: E402
 from scripts.migrate import DEFAULT_DSN  # noqa: E402
 CHUNK = 20_000       # features staged and stored per round (bounded temp table, a progress bar that means it)
 COPY_SQL = "COPY pg_temp.features_staging (ord, id, geojson, wkb, properties) FROM STDIN"
@@ -164,9 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     except SourceError as e:
         return fail(f"{e}; nothing was stored", 2)
     except psycopg.Error as e:
-        diag = e.diag
-        hint = (diag.message_hint or "").replace("use force", "use --force")
-        message = (diag.message_primary or str(e)) + (f" ({hint})" if hint else "")
+        message = describe_db_error(e).replace("use force", "use --force")
         return fail(message if "nothing was stored" in message else f"{message}; nothing was stored", 1)
     if args.json:
         print(json.dumps(result))

@@ -24,6 +24,7 @@ if str(ROOT) not in sys.path:
 
 from raster_worker.ingest import IngestError, Options, db_check, db_register, ingest  # noqa: E402
 from raster_worker.source import SourceError  # noqa: E402
+from api_gateway.errors import describe_db_error  # noqa: E402
 from scripts.migrate import DEFAULT_DSN  # noqa: E402
 
 
@@ -108,9 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         import psycopg
 
         if isinstance(e, psycopg.Error):
-            diag = e.diag
-            print(f"upload_local_zarr: {diag.message_primary or e}"
-                  + (f" ({diag.message_hint})" if diag.message_hint else ""), file=sys.stderr)
+            print(f"upload_local_zarr: {describe_db_error(e)}", file=sys.stderr)
             return 1
         raise
     if args.json:
