@@ -177,3 +177,17 @@ def testdata(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared test data not found: {path} (shared/ must sit beside the checkout)")
     return path
+
+
+def empty_feature_collection(conn: psycopg.Connection, collection_id: str, bbox: list[float]) -> None:
+    """A fresh, empty 'features' collection made in SQL (replacing one of that id); the test adds features."""
+    from psycopg.types.json import Jsonb
+
+    conn.execute("SET search_path TO pgstac, public")
+    conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (collection_id,))
+    conn.execute("SELECT pgstac.create_collection(%s)", (Jsonb({
+        "type": "Collection", "stac_version": "1.0.0", "id": collection_id, "description": collection_id,
+        "license": "CC0-1.0", "links": [],
+        "extent": {"spatial": {"bbox": [bbox]}, "temporal": {"interval": [[None, None]]}},
+    }),))
+    conn.execute("INSERT INTO data.collection_meta (collection_id, kind) VALUES (%s, 'features')", (collection_id,))

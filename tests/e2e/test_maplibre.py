@@ -22,9 +22,8 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from conftest import ROOT, free_port
+from conftest import ROOT, empty_feature_collection, free_port
 from PIL import Image
-from psycopg.types.json import Jsonb
 from websockets.sync.client import ClientConnection, connect
 
 CID = "tiles-e2e-maplibre"
@@ -54,13 +53,7 @@ def browser() -> str:
 def features(database_url: str) -> Iterator[str]:
     """A 4x4-degree square across the tiles around (0, 0), a point at (5, 5), a 2x2-degree field inside one tile."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("SET search_path TO pgstac, public")
-        conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
-        conn.execute("SELECT pgstac.create_collection(%s)", (Jsonb({
-            "type": "Collection", "stac_version": "1.0.0", "id": CID, "description": "e2e", "license": "CC0-1.0",
-            "links": [], "extent": {"spatial": {"bbox": [[-2, -2, 5, 5]]}, "temporal": {"interval": [[None, None]]}},
-        }),))
-        conn.execute("INSERT INTO data.collection_meta (collection_id, kind) VALUES (%s, 'features')", (CID,))
+        empty_feature_collection(conn, CID, [-2, -2, 5, 5])
         conn.execute("INSERT INTO data.features (collection_id, id, geom, properties) VALUES "
                      "(%s, 'square', ST_MakeEnvelope(-2, -2, 2, 2, 4326), '{\"crop\": \"wheat\"}'), "
                      "(%s, 'well', ST_Point(5, 5, 4326), '{}'), "

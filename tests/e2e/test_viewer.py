@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
+from conftest import empty_feature_collection
 from test_maplibre import DIST, DevTools, chrome  # noqa: F401  (chrome is a fixture)
 
 CID = "viewer-e2e"
@@ -17,13 +17,7 @@ CID = "viewer-e2e"
 @pytest.fixture(scope="module")
 def fields(database_url: str) -> Iterator[str]:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("SET search_path TO pgstac, public")
-        conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (CID,))
-        conn.execute("SELECT pgstac.create_collection(%s)", (Jsonb({
-            "type": "Collection", "stac_version": "1.0.0", "id": CID, "description": "viewer", "license": "CC0-1.0",
-            "links": [], "extent": {"spatial": {"bbox": [[10, 10, 12, 12]]}, "temporal": {"interval": [[None, None]]}},
-        }),))
-        conn.execute("INSERT INTO data.collection_meta (collection_id, kind) VALUES (%s, 'features')", (CID,))
+        empty_feature_collection(conn, CID, [10, 10, 12, 12])
         conn.execute("INSERT INTO data.features (collection_id, id, geom, properties) VALUES "
                      "(%s, 'north', ST_MakeEnvelope(10, 11.2, 12, 12, 4326), '{\"crop\": \"rice\"}'), "
                      "(%s, 'south', ST_MakeEnvelope(10, 10, 12, 10.8, 4326), '{\"crop\": \"maize\"}')", (CID, CID))
