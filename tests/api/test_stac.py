@@ -81,6 +81,24 @@ def test_post_paging_follows_next_links_to_the_end(http, loaded):
     assert len(seen) == N and len(set(seen)) == N
 
 
+@pytest.mark.parametrize("count", [None, "exact"])
+def test_number_matched_is_the_total_on_every_page(http, loaded, count):
+    """numberMatched counts every match, not the page: on the first page, on next pages and on a prev page
+    (one scan gives count and page, libs.stac_search_page), and when the first page holds everything."""
+    headers = {"Prefer": f"count={count}"} if count else {}
+    params = {"collections": loaded, "limit": 5, "filter": "cloud >= 20"}
+    expected = sum(1 for i in range(N) if i * 4 % 100 >= 20)
+    first = http.get("/search", params=params, headers=headers).json()
+    nxt = next(link for link in first["links"] if link["rel"] == "next")
+    second = http.get(nxt["href"], headers=headers).json()
+    prev = next(link for link in second["links"] if link["rel"] == "prev")
+    back = http.get(prev["href"], headers=headers).json()
+    assert [d["numberMatched"] for d in (first, second, back)] == [expected] * 3
+    assert ids(back) == ids(first) and not set(ids(first)) & set(ids(second))
+    whole = http.get("/search", params={**params, "limit": 100}, headers=headers).json()
+    assert whole["numberMatched"] == whole["numberReturned"] == expected
+
+
 def test_antimeridian_bbox(http, loaded):
     doc = http.get("/search", params={"collections": loaded, "bbox": "179,-1,-179,1"}).json()
     assert sorted(ids(doc)) == [f"item-{N - 2:03d}", f"item-{N - 1:03d}"]

@@ -54,6 +54,18 @@ def test_json_merge_patch_and_url_encode(db):
     assert db.execute("SELECT libs.url_encode('a b/ü')").fetchone()[0] == "a%20b%2F%C3%BC"
 
 
+@pytest.mark.parametrize("value", [
+    "plain-._~", "2021-01-01T00:00:00Z/2021-12-31T23:59:59Z", "-20,30,40,60", "100%", "a+b=c&d",
+    "\"eo:cloud_cover\" < 30 AND platform = 'sentinel-2a'", "S_INTERSECTS(geometry, POINT(1 2))",
+    "[1]{2}?#;@!*$|^`\\", "Müller ärger/ü", "日本 語", "%2F already", "tab\there"])
+def test_url_encode_is_rfc3986_percent_encoding(db, value):
+    """Fast path (replace() of common characters) and slow path (character by character) both give
+    exactly what Python's quote(safe='-._~') gives."""
+    from urllib.parse import quote
+
+    assert db.execute("SELECT libs.url_encode(%s)", (value,)).fetchone()[0] == quote(value, safe="-._~")
+
+
 def test_upgrade_from_the_first_release_leaves_no_ambiguous_overloads(db):
     """Earlier releases had libs.stac_item(jsonb) and libs.stac_collection(jsonb, text): the repeatable
     source drops them, so calls with fewer arguments never become ambiguous on an upgraded database."""

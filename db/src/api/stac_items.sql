@@ -4,10 +4,11 @@
 -- the features functions of the same shape (api.features_list, api.feature_get, api.features_queryables).
 
 CREATE OR REPLACE FUNCTION libs.stac_bbox_geometry(bbox jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT SET search_path = pg_catalog AS $$
-    -- A 4- or 6-number bbox as a GeoJSON geometry; a box with minx > maxx crosses the antimeridian
-    -- and becomes a MultiPolygon of its two halves.
-    WITH b AS (
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE STRICT SET search_path = pg_catalog AS $$
+-- A 4- or 6-number bbox as a GeoJSON geometry; a box with minx > maxx crosses the antimeridian
+-- and becomes a MultiPolygon of its two halves.
+BEGIN
+    RETURN (WITH b AS (
         SELECT (bbox ->> 0)::float8 AS x0, (bbox ->> 1)::float8 AS y0,
                (bbox ->> CASE jsonb_array_length(bbox) WHEN 6 THEN 3 ELSE 2 END)::float8 AS x1,
                (bbox ->> CASE jsonb_array_length(bbox) WHEN 6 THEN 4 ELSE 3 END)::float8 AS y1
@@ -22,13 +23,15 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT SET search_path = pg_catalog AS $$
                  jsonb_build_array(jsonb_build_array(jsonb_build_array(-180, y0), jsonb_build_array(x1, y0),
                      jsonb_build_array(x1, y1), jsonb_build_array(-180, y1), jsonb_build_array(-180, y0)))))
     END
-    FROM b;
+    FROM b);
+END
 $$;
 
 CREATE OR REPLACE FUNCTION libs.stac_cql2(expr jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    -- cql2-json as pgSTAC reads it: a BBOX literal ({"bbox": [...]}) becomes a GeoJSON geometry.
-    SELECT CASE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+-- cql2-json as pgSTAC reads it: a BBOX literal ({"bbox": [...]}) becomes a GeoJSON geometry.
+BEGIN
+    RETURN (SELECT CASE
         WHEN jsonb_typeof(expr) = 'object' AND jsonb_typeof(expr -> 'bbox') = 'array'
              AND NOT expr ? 'op' AND NOT expr ? 'type' THEN libs.stac_bbox_geometry(expr -> 'bbox')
         WHEN jsonb_typeof(expr) = 'object' THEN
@@ -36,22 +39,26 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
         WHEN jsonb_typeof(expr) = 'array' THEN
             (SELECT coalesce(jsonb_agg(libs.stac_cql2(value) ORDER BY n), '[]')
              FROM jsonb_array_elements(expr) WITH ORDINALITY AS t(value, n))
-        ELSE expr END;
+        ELSE expr END);
+END
 $$;
 
 CREATE OR REPLACE FUNCTION libs.stac_request_body(params jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    -- The STAC POST-search members of params (what a next/prev POST link repeats); nothing else passes.
-    SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each(coalesce(params, '{}'))
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+-- The STAC POST-search members of params (what a next/prev POST link repeats); nothing else passes.
+BEGIN
+    RETURN (SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each(coalesce(params, '{}'))
     WHERE key IN ('ids', 'collections', 'bbox', 'intersects', 'datetime', 'filter', 'filter-lang', 'filter-crs',
-                  'sortby', 'fields', 'limit', 'token', 'q') AND jsonb_typeof(value) <> 'null';
+                  'sortby', 'fields', 'limit', 'token', 'q') AND jsonb_typeof(value) <> 'null');
+END
 $$;
 
 CREATE OR REPLACE FUNCTION libs.stac_pgstac_search(params jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    -- What pgstac.search gets: the request body, bbox as a geometry (antimeridian-safe), cql2-json filters.
-    -- id and collection always stay: pgSTAC's paging tokens are built from them.
-    SELECT (libs.stac_request_body(params) - '{bbox,filter-crs,filter-lang}'::text[])
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+-- What pgstac.search gets: the request body, bbox as a geometry (antimeridian-safe), cql2-json filters.
+-- id and collection always stay: pgSTAC's paging tokens are built from them.
+BEGIN
+    RETURN (SELECT (libs.stac_request_body(params) - '{bbox,filter-crs,filter-lang}'::text[])
         || CASE WHEN params ? 'fields' THEN jsonb_build_object('fields', jsonb_build_object(
                'include', coalesce(params -> 'fields' -> 'include', '[]'),
                'exclude', coalesce(params -> 'fields' -> 'exclude', '[]') - 'id' - 'collection')) ELSE '{}' END
@@ -59,20 +66,21 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
                 THEN jsonb_build_object('intersects', libs.stac_bbox_geometry(params -> 'bbox')) ELSE '{}' END
         || CASE WHEN params ? 'filter' THEN jsonb_build_object('filter-lang', 'cql2-json',
                                                                'filter', libs.stac_cql2(params -> 'filter'))
-                ELSE '{}'::jsonb END;
+                ELSE '{}'::jsonb END);
+END
 $$;
 
 CREATE OR REPLACE FUNCTION libs.stac_count_settings(count text) RETURNS void
-LANGUAGE sql VOLATILE SET search_path = pg_catalog AS $$
-    -- numberMatched: exact ('exact'), the planner's estimate ('planned'), or exact when cheap (default).
-    -- Read-only: counts are computed per request, never cached stale in pgstac.search_wheres.
-    -- No parallel workers: starting them costs more (tens of ms) than these index-driven queries take.
-    SELECT set_config('max_parallel_workers_per_gather', '0', true),
-           set_config('client_min_messages', 'warning', true),
-           set_config('pgstac.readonly', 'true', true),
-           set_config('pgstac.context', CASE WHEN count = 'exact' THEN 'on' ELSE 'auto' END, true),
-           set_config('pgstac.context_estimated_count', CASE WHEN count = 'planned' THEN '0' ELSE '100000' END, true),
-           set_config('pgstac.context_estimated_cost', CASE WHEN count = 'planned' THEN '0' ELSE '100000' END, true);
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
+-- The transaction's settings for a search (count is kept for callers of the first release: numberMatched
+-- is libs.stac_search_page's). Read-only: nothing is cached in pgstac.search_wheres.
+-- No parallel workers: starting them costs more (tens of ms) than these index-driven queries take.
+BEGIN
+    PERFORM set_config('max_parallel_workers_per_gather', '0', true),
+            set_config('client_min_messages', 'warning', true),
+            set_config('pgstac.readonly', 'true', true),
+            set_config('pgstac.context', 'off', true);
+END
 $$;
 
 DROP FUNCTION IF EXISTS libs.stac_item(jsonb);  -- the one-argument version of the first release
@@ -134,11 +142,12 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION libs.stac_search_links(res jsonb, path text, params jsonb) RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    -- self/root and next/prev links; GET links repeat the request's query, POST links its body.
-    -- Tokens: res.next / res.prev (libs.stac_search_page), or pgSTAC-style links whose href ends in
-    -- ?token=... (libs.features_search builds those).
-    WITH t AS (
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+-- self/root and next/prev links; GET links repeat the request's query, POST links its body.
+-- Tokens: res.next / res.prev (libs.stac_search_page), or pgSTAC-style links whose href ends in
+-- ?token=... (libs.features_search builds those).
+BEGIN
+    RETURN (WITH t AS (
         SELECT rel, res ->> rel AS token FROM unnest(ARRAY['next', 'prev']) rel WHERE res ? rel
         UNION ALL
         SELECT l ->> 'rel', substring(l ->> 'href' FROM 'token=(.*)$')
@@ -155,7 +164,8 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
                         ELSE libs.link(t.rel, libs.url_with_query(path, coalesce(params -> 'query', '{}')
                                  || jsonb_build_object('token', t.token)), 'application/geo+json', NULL, 'GET')
                         END ORDER BY t.rel) FROM t), '[]')
-    FROM post;
+    FROM post);
+END
 $$;
 
 CREATE OR REPLACE FUNCTION libs.stac_search(params jsonb, path text, extra_links jsonb DEFAULT '[]')
@@ -168,7 +178,7 @@ BEGIN
     PERFORM libs.stac_count_settings(params ->> 'count');
     -- pgSTAC's pieces find the items (libs.stac_search_page); they come back dehydrated and are hydrated
     -- here, key by key (faster than pgstac.content_hydrate).
-    res := libs.stac_search_page(libs.stac_pgstac_search(params));
+    res := libs.stac_search_page(libs.stac_pgstac_search(params), params ->> 'count');
     RETURN jsonb_build_object(
         'type', 'FeatureCollection',
         'features', coalesce((

@@ -1,41 +1,74 @@
 -- STAC API over pgSTAC: one page of an item search, built from pgSTAC's own pieces.
 -- pgstac.search's algorithm (pgstac.stac_search_to_where for the WHERE clause and CQL2, pgstac.sort_sqlorderby,
--- pgstac.get_token_record / get_token_filter for keyset paging, pgstac.where_stats for numberMatched,
--- pgstac.content_nonhydrated for the rows), with one direct query for the page instead of pgstac.search_rows'
--- chunk-by-chunk loop and without its per-call NOTICE chatter: a third of its time on pages of 10 to 1000.
+-- pgstac.get_token_record / get_token_filter for keyset paging, pgstac.content_nonhydrated for the rows), with
+-- one direct query for the page instead of pgstac.search_rows' chunk-by-chunk loop and without its per-call
+-- NOTICE chatter (a third of its time on pages of 10 to 1000); numberMatched is counted directly
+-- (libs.stac_search_page) instead of through pgstac.where_stats' md5-keyed search_wheres bookkeeping.
 
-CREATE OR REPLACE FUNCTION libs.stac_search_page(search jsonb) RETURNS jsonb
+DROP FUNCTION IF EXISTS libs.stac_search_page(jsonb);  -- the one-argument version of the first release
+
+CREATE OR REPLACE FUNCTION libs.stac_planned_count(where_sql text) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
--- search: a pgSTAC search body. Returns {"features": [dehydrated items], "next": token, "prev": token,
--- "numberMatched", "numberReturned"}.
+-- The planner's estimate of the items matching where_sql (EXPLAIN, nothing is read).
+DECLARE
+    plan jsonb;
+BEGIN
+    EXECUTE 'EXPLAIN (FORMAT JSON) SELECT 1 FROM pgstac.items WHERE ' || where_sql INTO plan;
+    RETURN (plan -> 0 -> 'Plan' ->> 'Plan Rows')::bigint;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION libs.stac_search_page(search jsonb, count text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
+-- search: a pgSTAC search body; count: numberMatched mode (exact, planned, or NULL: exact when cheap).
+-- Returns {"features": [dehydrated items], "next": token, "prev": token, "numberMatched", "numberReturned"}.
+-- When numberMatched is to be exact (count 'exact', or the default with fewer than 100,000 expected
+-- matches), one scan of the matches gives both the count and the page (a WITH query read twice); else
+-- the page comes from its own ORDER BY ... LIMIT query (an index-ordered scan stops after the page) and
+-- numberMatched is the planner's estimate.
 DECLARE
     where_sql text := pgstac.stac_search_to_where(search);
     lim int := coalesce((search ->> 'limit')::int, 10);
     fields jsonb := coalesce(search -> 'fields', '{}');
+    -- the stored item as pgstac.content_nonhydrated builds it, inlined (it is PL/pgSQL, called per row)
+    item_sql text := format('jsonb_build_object(''id'', id, ''geometry'', %s, ''collection'', collection, '
+                            '''type'', ''Feature'') || content',
+                            CASE WHEN pgstac.include_field('geometry', coalesce(search -> 'fields', '{}'))
+                                 THEN 'ST_AsGeoJSON(geometry, 20)::jsonb' ELSE 'NULL::jsonb' END);
     tok record;
+    token_sql text := 'true';
     is_prev boolean := false;
     has_next boolean := false;
     has_prev boolean := false;
-    full_where text := where_sql;
     orderby text;
     rows jsonb;
     matched bigint;
-    sw pgstac.search_wheres;
 BEGIN
     IF search ->> 'token' IS NOT NULL THEN
         SELECT * INTO tok FROM pgstac.get_token_record(search ->> 'token');
         is_prev := tok.prev;
         has_next := is_prev;
         has_prev := NOT is_prev;
-        full_where := concat_ws(' AND ', where_sql,
-                                pgstac.get_token_filter(search -> 'sortby', tok.item, tok.prev, false));
+        token_sql := pgstac.get_token_filter(search -> 'sortby', tok.item, tok.prev, false);
     END IF;
     orderby := pgstac.sort_sqlorderby(search, is_prev);
-    EXECUTE format('SELECT coalesce(jsonb_agg(pgstac.content_nonhydrated(q.it, %L::jsonb) ORDER BY q.n), ''[]'') '
-                   'FROM (SELECT s.it, row_number() OVER () AS n '
-                   '      FROM (SELECT it FROM pgstac.items it WHERE %s ORDER BY %s LIMIT %s) s) q',
-                   fields, full_where, orderby, lim + 1)
-        INTO rows;
+    IF count IS DISTINCT FROM 'exact' THEN
+        matched := libs.stac_planned_count(where_sql);
+    END IF;
+    IF count = 'exact' OR (count IS NULL AND matched < 100000) THEN
+        EXECUTE format('WITH m AS (SELECT * FROM pgstac.items WHERE %s) '
+                       'SELECT (SELECT count(*) FROM m), (SELECT coalesce(jsonb_agg(%s ORDER BY n), ''[]'') '
+                       'FROM (SELECT *, row_number() OVER () AS n '
+                       '      FROM (SELECT * FROM m WHERE %s ORDER BY %s LIMIT %s) s) q)',
+                       where_sql, item_sql, token_sql, orderby, lim + 1)
+            INTO matched, rows;
+    ELSE
+        EXECUTE format('SELECT coalesce(jsonb_agg(%s ORDER BY n), ''[]'') '
+                       'FROM (SELECT *, row_number() OVER () AS n '
+                       '      FROM (SELECT * FROM pgstac.items WHERE %s AND %s ORDER BY %s LIMIT %s) s) q',
+                       item_sql, where_sql, token_sql, orderby, lim + 1)
+            INTO rows;
+    END IF;
     IF jsonb_array_length(rows) > lim THEN
         rows := rows - -1;
         IF is_prev THEN has_prev := true; ELSE has_next := true; END IF;
@@ -43,10 +76,6 @@ BEGIN
     IF is_prev THEN
         rows := coalesce((SELECT jsonb_agg(r ORDER BY n DESC) FROM jsonb_array_elements(rows) WITH ORDINALITY AS t(r, n)),
                          '[]');
-    END IF;
-    IF coalesce(current_setting('pgstac.context', true), 'off') <> 'off' THEN
-        sw := pgstac.where_stats(where_sql);
-        matched := coalesce(sw.total_count, sw.estimated_count);
     END IF;
     RETURN jsonb_build_object('features', rows, 'numberReturned', jsonb_array_length(rows))
         || CASE WHEN matched IS NULL THEN '{}' ELSE jsonb_build_object('numberMatched', matched) END
@@ -56,5 +85,5 @@ BEGIN
                 'prev:' || (rows -> 0 ->> 'collection') || ':' || (rows -> 0 ->> 'id')) ELSE '{}' END;
 END
 $$;
-COMMENT ON FUNCTION libs.stac_search_page(jsonb) IS
+COMMENT ON FUNCTION libs.stac_search_page(jsonb, text) IS
     'One page of a pgSTAC search body: dehydrated items, next/prev tokens, numberMatched.';

@@ -1,20 +1,22 @@
 -- Helpers every published function uses: the request's base URL, links, the writer check.
 
+-- base_url, url and link have no SET clause on purpose: PostgreSQL inlines them into the calling statement
+-- (a SQL function it cannot inline is planned again on every call). They use only pg_catalog built-ins.
 CREATE OR REPLACE FUNCTION libs.base_url() RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     -- The gateway sets request.base_url per transaction ('http://host/' or 'http://host/api/v2/').
     SELECT coalesce(nullif(current_setting('request.base_url', true), ''), 'http://localhost:8080/');
 $$;
 COMMENT ON FUNCTION libs.base_url() IS 'Base URL of the surface the request came in on, ending in a slash.';
 
 CREATE OR REPLACE FUNCTION libs.url(path text) RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT libs.base_url() || ltrim(coalesce(path, ''), '/');
 $$;
 
 CREATE OR REPLACE FUNCTION libs.link(rel text, href text, type text DEFAULT 'application/json',
                                      title text DEFAULT NULL, method text DEFAULT NULL) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT jsonb_strip_nulls(jsonb_build_object('rel', rel, 'href', href, 'type', type,
                                                 'title', title, 'method', method));
 $$;
