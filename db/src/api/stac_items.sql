@@ -252,8 +252,15 @@ $$;
 
 CREATE OR REPLACE FUNCTION api.item_get(collection_id text, item_id text, params jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pgstac, public AS $$
+DECLARE
+    kind text := libs.collection_kind(collection_id);
 BEGIN
-    IF libs.collection_kind(collection_id) IN ('features', 'hybrid') THEN
+    -- A hybrid holds features (its /items) and the cube's time slices (pgSTAC items, what /search returns):
+    -- a feature of that id wins, else the time slice, so the self links of /search results resolve.
+    IF kind = 'features' OR (kind = 'hybrid' AND (
+            EXISTS (SELECT 1 FROM data.features f WHERE f.collection_id = item_get.collection_id AND f.id = item_id)
+            OR NOT EXISTS (SELECT 1 FROM pgstac.items i
+                           WHERE i.collection = item_get.collection_id AND i.id = item_id))) THEN
         RETURN api.feature_get(collection_id, item_id, params);
     END IF;
     RETURN libs.stac_item_get(collection_id, item_id);
@@ -261,7 +268,8 @@ END
 $$;
 COMMENT ON FUNCTION api.item_get(text, text, jsonb) IS
     'GET /collections/{collectionId}/items/{itemId}: one STAC item (or one feature of a features/hybrid '
-    'collection, via api.feature_get), with its links.';
+    'collection, via api.feature_get), with its links. In a hybrid, a feature of that id wins; else the '
+    'cube''s time-slice item of that id (pgSTAC), which /search returns.';
 
 CREATE OR REPLACE FUNCTION libs.stac_queryables(doc jsonb, path text) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$

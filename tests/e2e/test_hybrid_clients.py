@@ -1,0 +1,64 @@
+"""A real hybrid (the demo: Zarr cube + field parcels) through independent STAC clients.
+
+/collections/{hybrid}/items lists the parcels (features); the cube's time slices are pgSTAC items that /search
+returns. Their self links (/collections/{hybrid}/items/{slice id}) must resolve, and pystac-client's
+`get_item(slice id)` must find them: an item GET on a hybrid answers the feature of that id, else the time slice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+from pystac_client import Client
+
+from scripts import demo_cube
+
+HYBRID = demo_cube.COLLECTION
+
+
+@pytest.fixture(scope="module")
+def hybrid(services, database_url: str) -> Iterator[str]:
+    demo_cube.load(database_url, services.data_dir)
+    yield f"{services.url}/"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SET search_path = pgstac, public")  # pgstac's delete trigger needs it
+        conn.execute("DELETE FROM pgstac.collections WHERE id = %s", (HYBRID,))
+
+
+def test_search_self_links_of_time_slices_resolve(hybrid: str, http: httpx.Client) -> None:
+    found = http.get("/search", params={"collections": HYBRID, "limit": 50}).json()["features"]
+    assert len(found) == 18 and all(item["id"].startswith(f"{HYBRID}-2025") for item in found)
+    for item in found:
+        self_href = next(link["href"] for link in item["links"] if link["rel"] == "self")
+        r = httpx.get(self_href, timeout=30)
+        assert r.status_code == 200, (self_href, r.text)
+        got = r.json()
+        assert got["id"] == item["id"] and got["properties"]["datetime"] == item["properties"]["datetime"]
+        assert got["assets"] == item["assets"] and got["collection"] == HYBRID
+    # on the /api/v2 surface too
+    r = http.get(f"/api/v2/collections/{HYBRID}/items/{found[0]['id']}")
+    assert r.status_code == 200 and "/api/v2/collections/" in r.json()["links"][0]["href"]
+
+
+def test_item_get_prefers_features_and_still_404s(hybrid: str, http: httpx.Client) -> None:
+    parcel = http.get(f"/collections/{HYBRID}/items", params={"limit": 1}).json()["features"][0]
+    r = http.get(f"/collections/{HYBRID}/items/{parcel['id']}", params={"properties": "crop"})
+    assert r.status_code == 200 and r.json()["properties"] == {"crop": parcel["properties"]["crop"]}
+    r = http.get(f"/collections/{HYBRID}/items/no-such-item")
+    assert r.status_code == 404 and "no-such-item" in r.json()["description"]
+
+
+def test_pystac_client_gets_time_slices_and_parcels(hybrid: str) -> None:
+    client = Client.open(hybrid)
+    collection = client.get_collection(HYBRID)
+    slices = list(client.search(collections=[HYBRID], limit=7).items())
+    assert len(slices) == 18
+    for item in (slices[0], slices[-1]):
+        got = collection.get_item(item.id)
+        assert got is not None and got.id == item.id and got.datetime == item.datetime
+    parcels = list(collection.get_items())
+    assert len(parcels) == 36
+    assert collection.get_item(parcels[3].id).properties["crop"] == parcels[3].properties["crop"]
