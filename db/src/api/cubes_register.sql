@@ -49,6 +49,20 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     FROM doc;
 $$;
 
+CREATE OR REPLACE FUNCTION libs.cube_item_properties(dims jsonb, vars jsonb, t jsonb, time_index integer)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    -- A time slice's properties, valid under the datacube extension (v2.2.0): its own cube:dimensions (the
+    -- collection's x and y, a time dimension of this one instant) and the collection's cube:variables (an
+    -- object). The extension allows no other cube:* field, so the slice's index is stapi:time_index.
+    SELECT jsonb_build_object(
+        'datetime', t,
+        'stapi:time_index', time_index,
+        'cube:dimensions', dims || jsonb_build_object('time', jsonb_build_object(
+            'type', 'temporal', 'extent', jsonb_build_array(t, t), 'values', jsonb_build_array(t))),
+        'cube:variables', vars);
+$$;
+
 CREATE OR REPLACE FUNCTION libs.cube_items(collection_id text, params jsonb) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
     SELECT coalesce(jsonb_agg(jsonb_build_object(
@@ -61,11 +75,8 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
         'geometry', ST_AsGeoJSON(ST_MakeEnvelope((b ->> 0)::float8, (b ->> 1)::float8,
                                                  (b ->> 2)::float8, (b ->> 3)::float8, 4326))::jsonb,
         'bbox', b,
-        'properties', jsonb_build_object(
-            'datetime', t.value,
-            'cube:time_index', t.ord - 1,
-            'cube:variables', (SELECT jsonb_agg(l ->> 'name') FROM jsonb_array_elements(params -> 'layers') l
-                               WHERE l ->> 'kind' <> 'composite')),
+        'properties', libs.cube_item_properties(doc.d -> 'cube:dimensions', doc.d -> 'cube:variables',
+                                                t.value, (t.ord - 1)::int),
         'assets', jsonb_build_object('data', jsonb_build_object(
             'href', coalesce(params ->> 'asset_href', params ->> 'store_path'),
             'type', 'application/vnd+zarr',
@@ -73,7 +84,8 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
             'roles', '["data"]'::jsonb)),
         'links', '[]'::jsonb) ORDER BY t.ord), '[]')
     FROM jsonb_array_elements(params -> 'times') WITH ORDINALITY AS t(value, ord),
-         LATERAL (SELECT params -> 'bbox' AS b) bb;
+         LATERAL (SELECT params -> 'bbox' AS b) bb,
+         (SELECT libs.cube_collection_doc(collection_id, params, NULL) AS d) doc;
 $$;
 
 CREATE OR REPLACE FUNCTION libs.cube_check_params(params jsonb) RETURNS void
@@ -125,7 +137,8 @@ BEGIN
     ON CONFLICT (collection_id) DO UPDATE SET kind = excluded.kind, updated_at = now(),
         source_crs = coalesce(m.source_crs, excluded.source_crs);
     PERFORM libs.cube_write_rows(cid, params);
-    DELETE FROM pgstac.items i WHERE i.collection = cid AND i.content -> 'properties' ? 'cube:time_index';
+    DELETE FROM pgstac.items i WHERE i.collection = cid
+        AND i.content -> 'properties' ?| ARRAY['stapi:time_index', 'cube:time_index'];  -- the slices (old and new name)
     PERFORM pgstac.upsert_items(libs.cube_items(cid, params));
     RETURN jsonb_build_object('collection_id', cid, 'kind', new_kind, 'previous_store_path', previous,
                               'store_path', params ->> 'store_path',
