@@ -62,3 +62,16 @@ def test_pystac_client_gets_time_slices_and_parcels(hybrid: str) -> None:
     parcels = list(collection.get_items())
     assert len(parcels) == 36
     assert collection.get_item(parcels[3].id).properties["crop"] == parcels[3].properties["crop"]
+
+
+def test_hybrid_extent_spans_time_slices_and_parcels(hybrid: str, http: httpx.Client) -> None:
+    """STAC clients (browsers, pystac-client's search defaults) read the extent: it covers both sides."""
+    extent = http.get(f"/collections/{HYBRID}").json()["extent"]
+    (x0, y0, x1, y1), (t0, t1) = extent["spatial"]["bbox"][0], extent["temporal"]["interval"][0]
+    slices = http.get("/search", params={"collections": HYBRID, "limit": 50}).json()["features"]
+    parcels = http.get(f"/collections/{HYBRID}/items", params={"limit": 100}).json()["features"]
+    times = [f["properties"]["datetime"] for f in slices + parcels if f["properties"].get("datetime")]
+    assert len(times) > len(slices) and t0 == min(times) and t1 == max(times) == slices[0]["properties"]["datetime"]
+    for f in slices + parcels:
+        bx0, by0, bx1, by1 = f["bbox"]
+        assert x0 <= bx0 and y0 <= by0 and bx1 <= x1 and by1 <= y1, f["id"]

@@ -140,6 +140,9 @@ BEGIN
     DELETE FROM pgstac.items i WHERE i.collection = cid
         AND i.content -> 'properties' ?| ARRAY['stapi:time_index', 'cube:time_index'];  -- the slices (old and new name)
     PERFORM pgstac.upsert_items(libs.cube_items(cid, params));
+    IF EXISTS (SELECT 1 FROM data.feature_collections fc WHERE fc.collection_id = cid) THEN
+        PERFORM libs.features_write_extent(cid);  -- a hybrid's extent spans its features and its cube
+    END IF;
     RETURN jsonb_build_object('collection_id', cid, 'kind', new_kind, 'previous_store_path', previous,
                               'store_path', params ->> 'store_path',
                               'items', jsonb_array_length(params -> 'times'),

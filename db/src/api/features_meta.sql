@@ -28,17 +28,29 @@ $$;
 COMMENT ON FUNCTION libs.crs_srid(text) IS
     'The PostGIS SRID of a CRS given as EPSG:n, urn:ogc:def:crs:EPSG::n, an OGC CRS URI or CRS84 (-> 4326).';
 
--- Writes the collection's STAC extent from data.feature_collections (bbox, time range).
+-- Writes the collection's STAC extent from data.feature_collections (bbox, time range); a hybrid's extent
+-- also covers its cube (data.cubes: bbox and time steps), so it spans the features and the time slices.
 CREATE OR REPLACE FUNCTION libs.features_write_extent(cid text) RETURNS void
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgstac, public AS $$
+    WITH e AS (
+        SELECT CASE WHEN fc.bbox IS NULL AND cu.bbox_wgs84 IS NULL THEN NULL
+                    ELSE ARRAY[least(fc.bbox[1], cu.bbox_wgs84[1]), least(fc.bbox[2], cu.bbox_wgs84[2]),
+                               greatest(fc.bbox[3], cu.bbox_wgs84[3]), greatest(fc.bbox[4], cu.bbox_wgs84[4])]
+               END AS bbox,
+               least(fc.time_min, cu.times[1]) AS time_min,
+               greatest(fc.time_max, cu.times[cardinality(cu.times)]) AS time_max
+        FROM data.feature_collections fc
+        LEFT JOIN data.cubes cu ON cu.collection_id = fc.collection_id
+        WHERE fc.collection_id = cid
+    )
     UPDATE pgstac.collections c
     SET content = c.content || jsonb_build_object('extent', jsonb_build_object(
-        'spatial', jsonb_build_object('bbox', jsonb_build_array(coalesce(to_jsonb(fc.bbox), '[-180, -90, 180, 90]'))),
+        'spatial', jsonb_build_object('bbox', jsonb_build_array(coalesce(to_jsonb(e.bbox), '[-180, -90, 180, 90]'))),
         'temporal', jsonb_build_object('interval', jsonb_build_array(jsonb_build_array(
-            to_char(fc.time_min AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-            to_char(fc.time_max AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')))))) 
-    FROM data.feature_collections fc
-    WHERE fc.collection_id = cid AND c.id = cid;
+            to_char(e.time_min AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+            to_char(e.time_max AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))))))
+    FROM e
+    WHERE c.id = cid;
 $$;
 
 -- Recomputes extent and property kinds of a collection from all its features.
@@ -170,6 +182,21 @@ BEGIN
     LOOP
         INSERT INTO data.feature_collections (collection_id) VALUES (cid) ON CONFLICT DO NOTHING;
         PERFORM libs.features_refresh(cid);
+    END LOOP;
+END
+$$;
+
+-- Upgrades: a hybrid's extent covers its cube too (libs.features_write_extent); hybrids whose extent was
+-- written before that (the features' extent alone) get it now. Cheap: one UPDATE per hybrid collection.
+DO $$
+DECLARE
+    cid text;
+BEGIN
+    FOR cid IN SELECT m.collection_id FROM data.collection_meta m
+               JOIN data.feature_collections fc ON fc.collection_id = m.collection_id
+               WHERE m.kind = 'hybrid' AND EXISTS (SELECT 1 FROM data.cubes cu WHERE cu.collection_id = m.collection_id)
+    LOOP
+        PERFORM libs.features_write_extent(cid);
     END LOOP;
 END
 $$;
