@@ -92,18 +92,28 @@ def test_demo_step_is_idempotent(db, database_url):
     db.execute("SELECT pgstac.delete_collection('demo-stac')")
 
 
-@pytest.mark.parametrize("times", [{"datetime": "2024-01-01T00:00:00Z"},
-                                   {"datetime": None, "start_datetime": "2024-01-01T10:00:00",
-                                    "end_datetime": "2024-02-01T00:00:00+02:00"}])
-def test_our_ingest_stores_what_pgstac_create_item_stores(db, times):
-    """libs.stac_items_write dehydrates like pgstac.content_dehydrate (against the collection's item_assets)
+ASSETS = {"data": {"href": "https://e.org/x.tif", "type": "image/tiff", "roles": ["data"]},
+          "extra": {"href": "https://e.org/y"}}
+
+
+@pytest.mark.parametrize("times, variant", [
+    ({"datetime": "2024-01-01T00:00:00Z"}, {}),
+    ({"datetime": None, "start_datetime": "2024-01-01T10:00:00", "end_datetime": "2024-02-01T00:00:00+02:00"}, {}),
+    ({"datetime": "2024-01-01T00:00:00Z"}, {"assets": {"data": {"type": "image/tiff", "roles": ["data"]}}}),
+    ({"datetime": "2024-01-01T00:00:00Z"}, {"assets": {}}),
+    ({"datetime": "2024-01-01T00:00:00Z"}, {"assets": [1, 2], "stac_version": "1.1.0"}),
+    ({"datetime": "2024-01-01T00:00:00Z"}, {"assets": {"data": {"href": "h", "roles": None}}, "x": [None, {}]}),
+])
+def test_our_ingest_stores_what_pgstac_create_item_stores(db, times, variant):
+    """(Not compared: an item without stac_version, links or bbox, which we complete and pgSTAC does not, and
+    "assets": null, which we drop and pgSTAC stores as its deleted-key marker.)
+    libs.stac_items_write dehydrates like pgstac.content_dehydrate (against the collection's item_assets)
     and reads datetimes like pgstac.stac_daterange (UTC when the string has no offset)."""
     base = {"description": "t", "item_assets": {"data": {"type": "image/tiff", "roles": ["data"]}}}
     item = {"type": "Feature", "stac_version": "1.0.0", "id": "same", "links": [{"rel": "x", "href": "y"}], "bbox": [0, 0, 1, 1],
             "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]},
-            "properties": {**times, "n": None, "nested": {"a": None, "b": 1}},
-            "assets": {"data": {"href": "https://e.org/x.tif", "type": "image/tiff", "roles": ["data"]},
-                       "extra": {"href": "https://e.org/y"}}}
+            "properties": {**times, "n": None, "nested": {"a": None, "b": 1}}, "assets": ASSETS}
+    item = {k: v for k, v in {**item, **variant}.items() if not (k in variant and v is None and k != "assets")}
     db.execute("SET search_path = pgstac, public")
     for cid in ("dehydrate-a", "dehydrate-b"):
         db.execute("DELETE FROM pgstac.collections WHERE id = %s", (cid,))

@@ -126,6 +126,45 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION libs.stac_slim_sql(base jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+-- The SQL expression, over an item f.item, of what pgstac.content_slim stores for it against this base item
+-- (the collection's base_item without id, geometry, collection, type), written out key by key for the keys
+-- the base item has: a base key the item lacks gets pgSTAC's "deleted" marker, an item value equal to the
+-- base value goes, containers of the same type are stripped with pgstac.strip_jsonb, null base values
+-- change nothing. One expression for the whole batch instead of a jsonb_each over the base item per item.
+DECLARE
+    removals text := '';
+    additions text := '';
+    k text;
+    b jsonb;
+BEGIN
+    FOR k, b IN SELECT key, value FROM jsonb_each(coalesce(base, '{}')) ORDER BY key LOOP
+        CONTINUE WHEN jsonb_typeof(b) = 'null';
+        IF jsonb_typeof(b) IN ('object', 'array') THEN
+            IF jsonb_typeof(b) = 'array' THEN
+                removals := removals || format(', CASE WHEN f.item -> %L = %L::jsonb THEN %L END', k, b, k);
+            END IF;
+            additions := additions || format(
+                ', %1$L, CASE WHEN NOT f.item ? %1$L THEN ''"𒍟※"''::jsonb '
+                'WHEN jsonb_typeof(f.item -> %1$L) <> %2$L THEN NULL '
+                'WHEN f.item -> %1$L = %3$L::jsonb THEN %4$s '
+                'ELSE pgstac.strip_jsonb(f.item -> %1$L, %3$L::jsonb) END',
+                k, jsonb_typeof(b), b, CASE jsonb_typeof(b) WHEN 'object' THEN '''{}''::jsonb' ELSE 'NULL' END);
+        ELSE
+            removals := removals || format(', CASE WHEN f.item -> %L = %L::jsonb THEN %L END', k, b, k);
+            additions := additions || format(', %1$L, CASE WHEN NOT f.item ? %1$L THEN ''"𒍟※"''::jsonb END', k);
+        END IF;
+    END LOOP;
+    RETURN format('jsonb_strip_nulls((f.item - ARRAY[''id'', ''geometry'', ''collection'', ''type''%s]::text[])%s)',
+                  removals,
+                  CASE WHEN additions = '' THEN ''
+                       ELSE ' || jsonb_strip_nulls(jsonb_build_object(' || substr(additions, 3) || '))' END);
+END
+$$;
+COMMENT ON FUNCTION libs.stac_slim_sql(jsonb) IS
+    'The SQL expression (over f.item) storing an item as pgstac.content_slim does against a base item.';
+
 CREATE OR REPLACE FUNCTION libs.stac_items_write(collection_id text, items jsonb, upsert boolean DEFAULT false)
 RETURNS int
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public SET TimeZone = 'UTC' AS $$
@@ -133,7 +172,6 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public SET TimeZ
 DECLARE
     base jsonb := (SELECT c.base_item - '{id,geometry,collection,type}'::text[]
                    FROM pgstac.collections c WHERE c.id = collection_id);
-    base_keys text[] := ARRAY(SELECT jsonb_object_keys(base));
     trunc text := (SELECT c.partition_trunc FROM pgstac.collections c WHERE c.id = collection_id);
     problem text := libs.stac_items_problem(items, collection_id);
     dup text;
@@ -144,33 +182,27 @@ BEGIN
     END IF;
     CREATE TEMP TABLE IF NOT EXISTS stac_new_items (LIKE pgstac.items) ON COMMIT DROP;
     TRUNCATE stac_new_items;
-    INSERT INTO stac_new_items (id, geometry, collection, datetime, end_datetime, content)
-    SELECT v ->> 'id', g.geom, collection_id, g.dt, g.edt,
-           -- pgstac.content_slim, key by key: pgstac.strip_jsonb runs only where both sides are containers.
-           jsonb_strip_nulls((f.item - '{id,geometry,collection,type}'::text[] - base_keys)
-               || coalesce((SELECT jsonb_object_agg(b.key, CASE
-                                WHEN f.item -> b.key IS NULL THEN '"𒍟※"'::jsonb
-                                WHEN jsonb_typeof(f.item -> b.key) = 'null' THEN f.item -> b.key
-                                WHEN f.item -> b.key = b.value THEN
-                                    CASE WHEN jsonb_typeof(b.value) = 'object' THEN '{}'::jsonb END
-                                WHEN jsonb_typeof(f.item -> b.key) IN ('object', 'array')
-                                     AND jsonb_typeof(f.item -> b.key) = jsonb_typeof(b.value)
-                                     THEN pgstac.strip_jsonb(f.item -> b.key, b.value)
-                                ELSE f.item -> b.key END)
-                            FROM jsonb_each(base) b
-                            WHERE NOT (f.item -> b.key IS NULL AND jsonb_typeof(b.value) = 'null')), '{}'))
-    FROM jsonb_array_elements(items) e(v),
-         -- OFFSET 0 keeps each LATERAL a subquery evaluated once per item (else the planner inlines it into
-         -- every expression that uses it: the geometry and the item would be rebuilt a dozen times each).
-         -- datetime, end_datetime as pgstac.stac_daterange reads them (in UTC: this function's TimeZone).
-         LATERAL (SELECT pgstac.stac_geom(v) AS geom,
-                         CASE WHEN p.s IS NOT NULL AND p.e IS NOT NULL THEN p.s::timestamptz ELSE p.d::timestamptz END AS dt,
-                         CASE WHEN p.s IS NOT NULL AND p.e IS NOT NULL THEN p.e::timestamptz ELSE p.d::timestamptz END AS edt
-                  FROM (SELECT v -> 'properties' ->> 'start_datetime' AS s, v -> 'properties' ->> 'end_datetime' AS e,
-                               v -> 'properties' ->> 'datetime' AS d) p OFFSET 0) g,
-         LATERAL (SELECT jsonb_build_object('stac_version', '1.0.0', 'links', '[]'::jsonb, 'assets', '{}'::jsonb)
-                         || CASE WHEN v ? 'bbox' THEN v ELSE v || jsonb_build_object('bbox', pgstac.geom_bbox(g.geom)) END
-                         AS item OFFSET 0) f;
+    EXECUTE format($q$
+        INSERT INTO stac_new_items (id, geometry, collection, datetime, end_datetime, content)
+        SELECT v ->> 'id', g.geom, $2, g.dt, g.edt, %s
+        FROM jsonb_array_elements($1) e(v),
+             -- OFFSET 0 keeps each LATERAL a subquery evaluated once per item (else the planner inlines it
+             -- into every expression that uses it: the geometry and the item would be rebuilt many times).
+             -- datetime, end_datetime as pgstac.stac_daterange reads them (in UTC: this function's TimeZone).
+             LATERAL (SELECT pgstac.stac_geom(v) AS geom,
+                             CASE WHEN p.s IS NOT NULL AND p.e IS NOT NULL THEN p.s::timestamptz ELSE p.d::timestamptz END AS dt,
+                             CASE WHEN p.s IS NOT NULL AND p.e IS NOT NULL THEN p.e::timestamptz ELSE p.d::timestamptz END AS edt
+                      FROM (SELECT v -> 'properties' ->> 'start_datetime' AS s, v -> 'properties' ->> 'end_datetime' AS e,
+                                   v -> 'properties' ->> 'datetime' AS d) p OFFSET 0) g,
+             -- pgSTAC's defaults and bbox, added only when missing (a jsonb concatenation copies the item)
+             LATERAL (SELECT CASE WHEN v ? 'stac_version' AND v ? 'links' AND v ? 'assets' THEN w
+                                  ELSE jsonb_build_object('stac_version', '1.0.0', 'links', '[]'::jsonb,
+                                                          'assets', '{}'::jsonb) || w END AS item
+                      FROM (SELECT CASE WHEN v ? 'bbox' THEN v
+                                        ELSE v || jsonb_build_object('bbox', pgstac.geom_bbox(g.geom)) END AS w) x
+                      OFFSET 0) f
+        $q$, libs.stac_slim_sql(base))
+        USING items, collection_id;
     GET DIAGNOSTICS n = ROW_COUNT;
     SELECT id INTO dup FROM stac_new_items WHERE datetime > end_datetime LIMIT 1;
     IF dup IS NOT NULL THEN
