@@ -93,11 +93,12 @@ BEGIN
     TRUNCATE stac_new_queryables;
     INSERT INTO stac_new_queryables
     SELECT p.key, d.definition || jsonb_build_object('title', p.key), d.wrapper
-    FROM (SELECT DISTINCT ON (e.key) e.key, e.value
-          FROM stac_new_items i, jsonb_each(i.content -> 'properties') e
-          WHERE jsonb_typeof(e.value) IN ('number', 'string', 'array')
-            AND e.key NOT IN ('datetime', 'start_datetime', 'end_datetime')
-          ORDER BY e.key) p,
+    -- the distinct property names first (keys only: no values copied), then one typed value per name
+    FROM (SELECT k.key, (SELECT i.content -> 'properties' -> k.key FROM stac_new_items i
+                         WHERE jsonb_typeof(i.content -> 'properties' -> k.key) IN ('number', 'string', 'array')
+                         LIMIT 1) AS value
+          FROM (SELECT DISTINCT e.key FROM stac_new_items i, jsonb_object_keys(i.content -> 'properties') e(key)
+                WHERE e.key NOT IN ('datetime', 'start_datetime', 'end_datetime')) k) p,
     LATERAL (SELECT CASE WHEN jsonb_typeof(p.value) IN ('number', 'array') THEN jsonb_typeof(p.value)
                          WHEN p.value #>> '{}' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$'
                          THEN 'date-time' ELSE 'string' END AS t) k,
@@ -107,7 +108,8 @@ BEGIN
                              ELSE '{"type": "string"}' END AS definition,
                     CASE k.t WHEN 'number' THEN 'to_float' WHEN 'array' THEN 'to_text_array'
                              WHEN 'date-time' THEN 'to_tstz' ELSE 'to_text' END AS wrapper) d
-    WHERE NOT EXISTS (SELECT 1 FROM pgstac.queryables q
+    WHERE p.value IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM pgstac.queryables q
                       WHERE q.name IN (p.key, 'properties.' || p.key)
                         AND (q.collection_ids IS NULL OR collection_id = ANY (q.collection_ids)));
     GET DIAGNOSTICS n = ROW_COUNT;
