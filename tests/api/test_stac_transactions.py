@@ -104,8 +104,13 @@ def test_bulk_load_and_upsert(http, collection):
     assert http.get(f"/collections/{CID}/items/t-0").json()["properties"]["n"] == 1000
 
 
+@pytest.mark.parametrize("partition_trunc", [None, "month"])
 @pytest.mark.parametrize("broken", ["bad geometry", "no datetime", "duplicate id", "existing id"])
-def test_a_failed_bulk_load_leaves_nothing_behind(http, db, collection, broken):
+def test_a_failed_bulk_load_leaves_nothing_behind(http, db, collection, broken, partition_trunc):
+    """Also with pgSTAC time partitions, where the primary key of a partition cannot see the others' ids."""
+    if partition_trunc:
+        db.execute("SET search_path = pgstac, public")
+        db.execute("UPDATE pgstac.collections SET partition_trunc = %s WHERE id = %s", (partition_trunc, CID))
     assert http.post(f"/collections/{CID}/items", headers=AUTH, json=item(999)).status_code == 201
     items = [item(i) for i in range(20)]
     if broken == "bad geometry":
@@ -116,8 +121,12 @@ def test_a_failed_bulk_load_leaves_nothing_behind(http, db, collection, broken):
         items[17]["id"] = items[3]["id"]
     else:
         items[17]["id"] = "t-999"
+    if partition_trunc:   # a month of its own for the broken item: another partition than t-999's
+        items[17]["properties"]["datetime"] = "2024-05-01T00:00:00Z" if "datetime" in items[17]["properties"] else None
     r = http.post(f"/collections/{CID}/bulk_items", headers=AUTH, json={"items": items})
-    assert r.status_code in (400, 409), r.text
+    expected = {"bad geometry": (400, "item #18 (t-17): The 'coordinates'"), "no datetime": (400, "datetime"),
+                "duplicate id": (400, "t-3 appears more than once"), "existing id": (409, "t-999 already exists")}
+    assert (r.status_code, expected[broken][1] in r.json()["description"]) == (expected[broken][0], True), r.text
     assert count(http, CID) == 1
     rows = db.execute("SELECT count(*) FROM pgstac.items WHERE collection = %s", (CID,)).fetchone()[0]
     assert rows == 1

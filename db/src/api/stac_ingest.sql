@@ -167,6 +167,48 @@ $$;
 COMMENT ON FUNCTION libs.stac_slim_sql(jsonb) IS
     'The SQL expression (over f.item) storing an item as pgstac.content_slim does against a base item.';
 
+CREATE OR REPLACE FUNCTION libs.stac_items_unreadable(items jsonb) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public SET TimeZone = 'UTC' AS $$
+-- After a batch failed to parse: raises 22023 naming the first item whose geometry or datetimes cannot be
+-- read, with the reason (one item at a time: only on this error path).
+DECLARE
+    v jsonb;
+    n bigint;
+BEGIN
+    FOR v, n IN SELECT e.v, e.n FROM jsonb_array_elements(items) WITH ORDINALITY AS e(v, n) LOOP
+        BEGIN
+            PERFORM pgstac.stac_geom(v), (v -> 'properties' ->> 'datetime')::timestamptz,
+                    (v -> 'properties' ->> 'start_datetime')::timestamptz,
+                    (v -> 'properties' ->> 'end_datetime')::timestamptz;
+        EXCEPTION WHEN data_exception OR internal_error THEN
+            RAISE EXCEPTION 'item #% (%): %', n, v ->> 'id', SQLERRM USING ERRCODE = '22023';
+        END;
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION libs.stac_items_duplicates(upsert boolean) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
+-- Raises when the batch in stac_new_items repeats an id (22023) or, unless upsert, has an id its
+-- collection already holds (23505, HTTP 409).
+DECLARE
+    dup text;
+BEGIN
+    SELECT id INTO dup FROM stac_new_items GROUP BY id HAVING count(*) > 1 LIMIT 1;
+    IF dup IS NOT NULL THEN
+        RAISE EXCEPTION 'item id % appears more than once in this request', dup USING ERRCODE = '22023';
+    END IF;
+    IF NOT upsert THEN
+        SELECT p.id INTO dup FROM stac_new_items s JOIN pgstac.items p ON p.collection = s.collection AND p.id = s.id
+        LIMIT 1;
+        IF dup IS NOT NULL THEN
+            RAISE EXCEPTION 'item % already exists', dup
+                USING ERRCODE = '23505', HINT = 'PUT replaces an item; the bulk load accepts "method": "upsert"';
+        END IF;
+    END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION libs.stac_items_write(collection_id text, items jsonb, upsert boolean DEFAULT false)
 RETURNS int
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public SET TimeZone = 'UTC' AS $$
@@ -184,6 +226,7 @@ BEGIN
     END IF;
     CREATE TEMP TABLE IF NOT EXISTS stac_new_items (LIKE pgstac.items) ON COMMIT DROP;
     TRUNCATE stac_new_items;
+    BEGIN
     EXECUTE format($q$
         INSERT INTO stac_new_items (id, geometry, collection, datetime, end_datetime, content)
         SELECT v ->> 'id', g.geom, $2, g.dt, g.edt, %s
@@ -205,22 +248,19 @@ BEGIN
                       OFFSET 0) f
         $q$, libs.stac_slim_sql(base))
         USING items, collection_id;
+    EXCEPTION WHEN data_exception OR internal_error THEN
+        PERFORM libs.stac_items_unreadable(items);   -- names the item PostGIS or the datetime cast refused
+        RAISE;
+    END;
     GET DIAGNOSTICS n = ROW_COUNT;
     SELECT id INTO dup FROM stac_new_items WHERE datetime > end_datetime LIMIT 1;
     IF dup IS NOT NULL THEN
         RAISE EXCEPTION 'item %: start_datetime must not be after end_datetime', dup USING ERRCODE = '22023';
     END IF;
-    SELECT id INTO dup FROM stac_new_items GROUP BY id HAVING count(*) > 1 LIMIT 1;
-    IF dup IS NOT NULL THEN
-        RAISE EXCEPTION 'item id % appears more than once in this request', dup USING ERRCODE = '22023';
-    END IF;
-    IF NOT upsert THEN
-        SELECT p.id INTO dup FROM stac_new_items s JOIN pgstac.items p ON p.collection = s.collection AND p.id = s.id
-        LIMIT 1;
-        IF dup IS NOT NULL THEN
-            RAISE EXCEPTION 'item % already exists', dup
-                USING ERRCODE = '23505', HINT = 'PUT replaces an item; the bulk load accepts "method": "upsert"';
-        END IF;
+    -- Duplicate ids: a collection without time partitions (partition_trunc NULL) has one partition whose
+    -- primary key on id refuses them on insert (below); with time partitions, ids are checked here.
+    IF trunc IS NOT NULL THEN
+        PERFORM libs.stac_items_duplicates(upsert);
     END IF;
     PERFORM pgstac.check_partition(collection_id, tstzrange(min(datetime), max(datetime), '[]'),
                                    tstzrange(min(end_datetime), max(end_datetime), '[]'))
@@ -230,7 +270,12 @@ BEGIN
     IF upsert THEN
         DELETE FROM pgstac.items p USING stac_new_items s WHERE p.collection = s.collection AND p.id = s.id;
     END IF;
-    INSERT INTO pgstac.items SELECT * FROM stac_new_items;
+    BEGIN
+        INSERT INTO pgstac.items SELECT * FROM stac_new_items;
+    EXCEPTION WHEN unique_violation THEN
+        PERFORM libs.stac_items_duplicates(upsert);
+        RAISE;   -- not one of ours to name (cannot happen: the checks above find every duplicate)
+    END;
     PERFORM libs.stac_register_queryables(collection_id);
     RETURN n;
 END
