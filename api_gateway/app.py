@@ -15,7 +15,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Mount
 
 from . import db, errors
-from .routes import MODULES, raster
+from .routes import MODULES, raster, tiles
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 log = logging.getLogger("api_gateway")
@@ -45,6 +45,7 @@ def create_app() -> Starlette:
                        expose_headers=["ETag", "Link", "Location", "Content-Range", "Preference-Applied",
                                        *raster.EXPOSE_HEADERS]),
             Middleware(raster.TileFastPath),  # PNG tiles: straight to the raster worker (routes/raster.py)
+            Middleware(tiles.TileFastPath),   # vector tiles: straight to api.features_tile (routes/tiles.py)
             Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5),
         ],
         exception_handlers={

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import sql
+from psycopg import AsyncConnection, sql
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -20,9 +20,14 @@ async def open_pool(dsn: str | None = None) -> AsyncConnectionPool:
     global _pool
     _pool = AsyncConnectionPool(dsn or config.DATABASE_URL, min_size=config.POOL_MIN,
                                 max_size=config.POOL_MAX, open=False,
-                                kwargs={"autocommit": True, "prepare_threshold": 5})
+                                kwargs={"autocommit": True, "prepare_threshold": 5}, configure=_least_privilege)
     await _pool.open(wait=True, timeout=30)
     return _pool
+
+
+async def _least_privilege(conn: AsyncConnection) -> None:
+    """Every pooled connection runs as stapi_anon unless a transaction sets another role (`call`)."""
+    await conn.execute("SET ROLE stapi_anon")
 
 
 async def close_pool() -> None:
@@ -83,6 +88,17 @@ async def _call_unpipelined(context: tuple[str, str, str], query: sql.Composable
     async with pool().connection() as conn, conn.transaction():
         await conn.execute(_CONTEXT, context)
         cur = await conn.execute(query, params)
+        row = await cur.fetchone()
+    return None if row is None else row[0]
+
+
+async def read(query: str, params: tuple[Any, ...]) -> Any:
+    """One read-only statement outside a transaction block, as stapi_anon (each pooled connection's own role):
+    one statement and one round trip, no BEGIN, context or COMMIT to run. Only for functions that need no
+    request context (no `request.base_url`: they build no links), e.g. a vector tile. Results come in binary
+    (a bytea as its bytes, not as hex text to decode)."""
+    async with pool().connection() as conn:
+        cur = await conn.execute(query, params, binary=True)
         row = await cur.fetchone()
     return None if row is None else row[0]
 

@@ -6,28 +6,33 @@ Raster PNG tiles (`.../WebMercatorQuad/{z}/{x}/{y}.png`) belong to the raster mo
 
 from __future__ import annotations
 
-import gzip
+import json
+import re
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
 import anyio.to_thread
+import psycopg
+from isal import igzip
 from psycopg import sql
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import config, db, openapi, params
-from ..errors import BadRequest, NotFound
-from ..responses import JSON, MVT, document
+from .. import config, db, errors, openapi, params
+from ..errors import APIError, BadRequest, NotFound
+from ..responses import JSON, MVT, document, etag_for
 
 TILE_PARAMS = {"properties", "filter", "filter-lang", "filter-crs", "f"}
 TILE_SUFFIXES = ("", ".mvt", ".pbf")
 STYLE = "application/vnd.mapbox.style+json"
 
 
-def tile_params(request: Request) -> dict[str, Any]:
+def tile_params(query: QueryParams) -> dict[str, Any]:
     """The tile query (properties, filter) as the JSON value the SQL functions take."""
-    query = request.query_params
     params.reject_unknown(query, TILE_PARAMS, "tiles")
     if query.get("f") not in (None, "", "mvt", "pbf"):
         raise BadRequest(f"f={query.get('f')} is not a tile format here; vector tiles are f=mvt")
@@ -39,6 +44,13 @@ def tile_params(request: Request) -> dict[str, Any]:
     if expr is not None:
         out["filter"] = expr
     return out
+
+
+@lru_cache(maxsize=1024)
+def tile_query_json(query_string: str, tileset: str) -> str:
+    """The validated tile query as the JSON text `api.features_tile` takes, cached per raw query string: a map
+    client sends the same query with every tile. A malformed one raises BadRequest each time (not cached)."""
+    return json.dumps(tile_params(QueryParams(query_string)) | {"tileset": tileset})
 
 
 def tile_number(value: str, name: str) -> int:
@@ -60,31 +72,90 @@ def tile_address(request: Request) -> tuple[int, int, int]:
 
 
 async def vector_tile(request: Request) -> Response:
+    """The routed endpoint (HEAD, and paths the fast path leaves alone); the same answer as `TileFastPath`."""
     z, x, y = tile_address(request)
-    query = tile_params(request) | {"tileset": request.path_params["tileset_id"]}
-    body = await db.call(request, "SELECT api.features_tile(%s, %s, %s, %s, %s::jsonb)",
-                         (request.path_params["collection_id"], z, x, y, db.jsonb(query)))
-    if not body:
+    status, headers, body = await tile_answer(
+        request.path_params["collection_id"], request.path_params["tileset_id"], z, x, y,
+        request.scope["query_string"].decode("latin-1"), request.headers.get("accept-encoding", ""),
+        request.headers.get("if-none-match", ""))
+    return Response(body, status_code=status, headers={k.decode(): v.decode() for k, v in headers})
+
+
+# Integers outside int4 are a 400 (22003), not an unknown-function error.
+TILE_SQL = "SELECT api.features_tile(%s, %s::int, %s::int, %s::int, %s::jsonb)"
+Headers = list[tuple[bytes, bytes]]
+
+
+async def tile_answer(collection_id: str, tileset: str, z: int, x: int, y: int, query_string: str,
+                      accept_encoding: str, if_none_match: str) -> tuple[int, Headers, bytes]:
+    """A vector tile as (status, headers, body): 200 with the tile (gzipped when accepted), 204 when it is
+    empty, 304 when If-None-Match holds its ETag. One SQL statement, no transaction block (`db.read`)."""
+    tile = await db.read(TILE_SQL, (collection_id, z, x, y, tile_query_json(query_string, tileset)))
+    cache = (b"cache-control", f"public, max-age={config.CACHE_MAX_AGE}".encode())
+    if not tile:
         # An empty tile: 204 No Content (MapLibre and OpenLayers draw nothing), cacheable like any tile.
-        return Response(status_code=204, headers={"Cache-Control": f"public, max-age={config.CACHE_MAX_AGE}"})
-    data, headers = await compressed(request, bytes(body))
-    return document(request, data, media_type=MVT, headers=headers)
+        return 204, [cache], b""
+    data, gzipped = await compressed(tile, accept_encoding)
+    tag = etag_for(data)
+    headers = [cache, (b"etag", tag.encode()), (b"vary", b"Accept-Encoding")]
+    if if_none_match and (if_none_match.strip() == "*" or tag in [t.strip() for t in if_none_match.split(",")]):
+        return 304, headers, b""
+    if gzipped:
+        headers.append((b"content-encoding", b"gzip"))
+    return 200, [(b"content-type", MVT.encode()), *headers], data
 
 
-async def compressed(request: Request, body: bytes) -> tuple[bytes, dict[str, str]]:
-    """A tile gzipped at level 1 when the client accepts it: 2x faster than the gateway's level 5 for a
-    tile about 10 % larger (the GZip middleware leaves responses that carry a Content-Encoding alone)."""
-    if len(body) < 1024 or "gzip" not in request.headers.get("accept-encoding", ""):
-        return body, {"Vary": "Accept-Encoding"}
-    if len(body) < 128 * 1024:
-        data = gzip.compress(body, compresslevel=1, mtime=0)
-    else:   # big tiles: off the event loop
-        data = await anyio.to_thread.run_sync(lambda: gzip.compress(body, compresslevel=1, mtime=0))
-    return data, {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+GZIP_MIN = 1024              # smaller tiles go as they are: gzip would save at most a few hundred bytes
+GZIP_OFF_LOOP = 512 * 1024   # bigger tiles (low zooms of dense data) are compressed in a worker thread
+
+
+async def compressed(tile: bytes, accept_encoding: str) -> tuple[bytes, bool]:
+    """The tile gzipped when the client accepts it, by ISA-L (`isal`, level 1): a standard gzip stream at the
+    compression of zlib's level 1 (tiles shrink to about 45-65 %), four times faster (0.5 ms instead of 2.1 ms
+    for a 215 KB tile). The GZip middleware leaves responses that carry a Content-Encoding alone."""
+    if len(tile) < GZIP_MIN or "gzip" not in accept_encoding:
+        return tile, False
+    if len(tile) < GZIP_OFF_LOOP:
+        return igzip.compress(tile, 1, mtime=0), True
+    return await anyio.to_thread.run_sync(lambda: igzip.compress(tile, 1, mtime=0)), True
+
+
+class TileFastPath:
+    """ASGI middleware: a GET of a vector tile (`[/api/v2]/collections/{id}/tiles/{tileset}/{z}/{x}/{y}[.mvt|.pbf]`)
+    is answered by `tile_answer` directly, skipping the router (dozens of path patterns on two surfaces), the
+    GZip and exception middlewares and Starlette's request/response objects. The same answer as the routed
+    endpoint: same validation, SQL, headers, 204/304; errors through the same handlers (JSON 400/404).
+    Mounted inside the CORS middleware, so CORS headers stay the same. Anything else goes down the stack.
+    """
+
+    PATH = re.compile(r"^(?:/api/v2)?/collections/([^/]+)/tiles/([^/]+)/(\d+)/(\d+)/(\d+)(?:\.mvt|\.pbf)?$")
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = self.PATH.match(scope["path"]) if scope["type"] == "http" and scope["method"] == "GET" else None
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        try:
+            status, answer, body = await tile_answer(
+                match[1], match[2], int(match[3]), int(match[4]), int(match[5]),
+                scope["query_string"].decode("latin-1"), headers.get(b"accept-encoding", b"").decode("latin-1"),
+                headers.get(b"if-none-match", b"").decode("latin-1"))
+        except (APIError, psycopg.Error) as e:
+            handler = errors.api_error_handler if isinstance(e, APIError) else errors.db_error_handler
+            await (await handler(Request(scope), e))(scope, receive, send)
+            return
+        if status == 200:
+            answer.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": answer})
+        await send({"type": "http.response.body", "body": body})
 
 
 async def tilejson(request: Request) -> Response:
-    query = tile_params(request)
+    query = tile_params(request.query_params)
     kept = [(k, v) for k, v in request.query_params.multi_items() if k in TILE_PARAMS - {"f"}]
     query["query"] = urlencode(kept)
     body = await db.call(request, "SELECT api.collection_tilejson(%s, %s, %s::jsonb)::text",

@@ -359,3 +359,115 @@ def test_openapi_lists_the_tile_paths(http):
     tile = paths["/collections/{collectionId}/tiles/{tilesetId}/{z}/{x}/{y}"]["get"]
     assert "application/vnd.mapbox-vector-tile" in tile["responses"]["200"]["content"]
     assert "204" in tile["responses"]
+
+
+# ---- the vector tile fast path (routes/tiles.py TileFastPath) and its single-statement read ----------------
+
+def test_tile_is_the_same_on_both_surfaces_and_suffixes(http, fields):
+    z, x, y = tile_of(12.3, 48.2, 8)
+    answers = [http.get(f"{prefix}/collections/{CID}/tiles/WebMercatorQuad/{z}/{x}/{y}{suffix}",
+                        params={"properties": "crop"}, headers={"Accept-Encoding": "gzip"})
+               for prefix in ("", "/api/v2") for suffix in ("", ".mvt", ".pbf")]
+    assert {(r.status_code, r.headers["etag"], r.headers["content-encoding"], r.content) for r in answers} == \
+        {(200, answers[0].headers["etag"], "gzip", answers[0].content)}
+    assert {f["properties"]["crop"] for f in decode(answers[0].content)} == {"rye", "oat"}
+
+
+@pytest.mark.parametrize("prefix", ["", "/api/v2"])
+def test_every_tile_answer_carries_cors_headers(http, fields, prefix):
+    origin = {"Origin": "https://maps.example.org"}
+    z, x, y = tile_of(10.0005, 50.0005, 14)
+    url = f"{prefix}/collections/{CID}/tiles/WebMercatorQuad"
+    ok = http.get(f"{url}/{z}/{x}/{y}", headers=origin)
+    answers = [ok, http.get(f"{url}/{z}/{x}/{y}", headers={**origin, "If-None-Match": ok.headers["etag"]}),
+               http.get(f"{url}/{'/'.join(map(str, tile_of(-120, -60, 10)))}", headers=origin),
+               http.get(f"{url}/30/0/0", headers=origin), http.get(f"{url}/1/0/0?foo=1", headers=origin),
+               http.get(f"{prefix}/collections/no-such/tiles/WebMercatorQuad/1/0/0", headers=origin)]
+    assert [r.status_code for r in answers] == [200, 304, 204, 404, 400, 404]
+    assert all(r.headers["access-control-allow-origin"] == "*" for r in answers)
+    assert "ETag" in ok.headers["access-control-expose-headers"]
+    assert all(r.json()["description"] for r in answers[3:])
+
+
+def test_head_of_a_tile_has_the_headers_of_its_get(http, fields):
+    url = f"/collections/{CID}/tiles/WebMercatorQuad/{'/'.join(map(str, tile_of(10.0005, 50.0005, 14)))}"
+    get, head = http.get(url), http.head(url)
+    assert head.status_code == 200 and head.content == b""
+    for name in ("etag", "content-type", "content-length", "cache-control", "vary"):
+        assert head.headers[name] == get.headers[name], name
+
+
+def test_304_only_for_the_etag_of_the_same_encoding(http, fields):
+    url = f"/collections/{CID}/tiles/WebMercatorQuad/{'/'.join(map(str, tile_of(12.3, 48.2, 8)))}"
+    gz = http.get(url, headers={"Accept-Encoding": "gzip"})
+    plain = http.get(url, headers={"Accept-Encoding": "identity"})
+    assert gz.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+    again = http.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": f'"x", {gz.headers["etag"]}'})
+    assert again.status_code == 304 and again.headers["etag"] == gz.headers["etag"]
+    assert http.get(url, headers={"Accept-Encoding": "identity", "If-None-Match": gz.headers["etag"]}) \
+        .status_code == 200
+    assert http.get(url, headers={"If-None-Match": "*"}).status_code == 304
+
+
+def test_tile_numbers_beyond_32_bits_are_a_400(http, fields):
+    for z, x, y in [(99999999999, 0, 0), (3, 99999999999, 0), (3, 0, 99999999999)]:
+        r = get_tile(http, z, x, y)
+        assert r.status_code == 400 and r.json()["code"] == "BadRequest"
+
+
+def test_a_bad_query_is_a_400_every_time(http, fields):
+    # the parsed tile query is cached per query string; a malformed one must not be
+    for _ in range(2):
+        r = get_tile(http, 6, 34, 22, filter="crop = ")
+        assert r.status_code == 400 and "filter" in r.json()["description"]
+
+
+def test_fast_path_answers_tiles_and_passes_the_rest_down(database_url, fields):
+    """Called in-process: the fast path answers tile GETs itself (the app below it would answer 418) and hands
+    everything else (other paths, HEAD, malformed tile paths) to that app."""
+    import asyncio
+
+    import httpx
+    from starlette.responses import PlainTextResponse
+
+    from api_gateway import db
+    from api_gateway.routes.tiles import TileFastPath
+
+    async def below(scope, receive, send):
+        await PlainTextResponse("below", status_code=418)(scope, receive, send)
+
+    async def run() -> list[httpx.Response]:
+        await db.open_pool(database_url)
+        try:
+            transport = httpx.ASGITransport(app=TileFastPath(below))
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                tile = "/collections/{}/tiles/WebMercatorQuad/{}/{}/{}".format(CID, *tile_of(10.0005, 50.0005, 14))
+                return [await client.get(tile), await client.get("/api/v2" + tile + ".pbf"),
+                        await client.get(tile.replace(CID, "no-such")), await client.head(tile),
+                        await client.get(tile + ".png"), await client.get(tile + "/"),
+                        await client.get(f"/collections/{CID}/tiles/WebMercatorQuad/a/0/0"),
+                        await client.get(f"/collections/{CID}/tiles")]
+        finally:
+            await db.close_pool()
+
+    answers = asyncio.run(run())
+    assert [r.status_code for r in answers] == [200, 200, 404, 418, 418, 418, 418, 418]
+    assert [f["properties"]["id"] for f in decode(answers[0].content)] == ["field-1"]
+    assert answers[1].content == answers[0].content and answers[0].headers["content-type"] == MVT
+
+
+def test_pooled_reads_run_as_the_anonymous_role(database_url):
+    """db.read runs one statement outside a transaction block: as stapi_anon, every pooled connection's role."""
+    import asyncio
+
+    from api_gateway import db
+
+    async def run() -> tuple[str, str]:
+        await db.open_pool(database_url)
+        try:
+            return await db.read("SELECT current_user::text", ()), await db.read("SELECT session_user::text", ())
+        finally:
+            await db.close_pool()
+
+    current, session = asyncio.run(run())
+    assert current == "stapi_anon" and session != "stapi_anon"
