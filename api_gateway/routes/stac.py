@@ -216,8 +216,9 @@ OPENAPI: dict[str, Any] = {
                     "STAC", params=["collectionId"], body=True, write=True),
     },
     "/collections/{collectionId}/items": {
-        "get": _op("Items (STAC) or features (features/hybrid collections)", "STAC",
-                   params=["collectionId", *SEARCH_PARAMS], media=GEOJSON),
+        "get": _op("Items (STAC) or features (features/hybrid collections; these page by key: follow the "
+                   "next/prev links, whose token names the last/first feature; offset=n is accepted too)", "STAC",
+                   params=["collectionId", *SEARCH_PARAMS, "offset"], media=GEOJSON),
         "post": _op("Add an item or an ItemCollection (201)", "STAC", params=["collectionId"], body=True,
                     write=True, media=GEOJSON),
     },

@@ -11,6 +11,7 @@
 \ir api/stac_ingest.sql
 \ir api/stac_write.sql
 \ir api/features_stac.sql
+\ir api/features_paging.sql
 \ir api/features.sql
 \ir api/features_meta.sql
 \ir api/features_write.sql

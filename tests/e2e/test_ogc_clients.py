@@ -1,7 +1,7 @@
 """OGC API Features clients other than our own: GDAL's OAPIF driver (through pyogrio) and OWSLib.
 
 Both read a feature collection uploaded over HTTP: the layer list, its schema, CRS and feature count
-(numberMatched), every feature across pages (next links: offset for features, pgSTAC tokens for STAC items),
+(numberMatched), every feature across pages (next links: keyset tokens for features and STAC items),
 bbox filtering, single features, queryables and CQL2 filters.
 """
 

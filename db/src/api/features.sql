@@ -107,22 +107,10 @@ COMMENT ON FUNCTION libs.features_where(text, jsonb, jsonb, boolean) IS
     'SQL WHERE clause over data.features for an items request (bbox, intersects, datetime, ids, ?queryable=value, '
     'filter).';
 
--- ORDER BY from sortby [{field, direction}]; file order (seq) last, for stable pages.
+-- ORDER BY from sortby [{field, direction}], then id (libs.features_sort_keys, api/features_paging.sql).
 CREATE OR REPLACE FUNCTION libs.features_order_sql(sortby jsonb, kinds jsonb) RETURNS text
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-DECLARE
-    terms text;
-BEGIN
-    IF coalesce(jsonb_typeof(sortby), '') <> 'array' OR jsonb_array_length(sortby) = 0 THEN RETURN 'seq'; END IF;
-    PERFORM libs.features_check_properties(ARRAY(SELECT s ->> 'field' FROM jsonb_array_elements(sortby) s),
-                                           kinds, 'sortby');
-    SELECT string_agg(format('%s %s NULLS LAST', p ->> 'sql' || CASE WHEN p ->> 'kind' = 'text' THEN ' COLLATE "C"' ELSE '' END,
-                             CASE WHEN lower(s ->> 'direction') = 'desc' THEN 'DESC' ELSE 'ASC' END), ', ' ORDER BY i)
-    INTO terms
-    FROM jsonb_array_elements(sortby) WITH ORDINALITY AS x(s, i),
-         LATERAL libs.cql2_property(s ->> 'field', jsonb_build_object('kinds', kinds)) p;
-    RETURN terms || ', seq';
-END
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT libs.features_order_keys_sql(libs.features_sort_keys(sortby, kinds));
 $$;
 
 -- The list builder of before features became STAC Items, superseded by libs.feature_stac (api/features_stac.sql).
@@ -135,13 +123,11 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
     SELECT libs.feature_stac(f, sel, libs.features_collection_href(f.collection_id), libs.url(''));
 $$;
 
--- The query string of a page of items: the request's own parameters with offset replaced.
-CREATE OR REPLACE FUNCTION libs.features_page_url(collection_id text, query jsonb, page_offset bigint) RETURNS text
+-- The URL of a page of items: the collection's items with this query.
+DROP FUNCTION IF EXISTS libs.features_page_url(text, jsonb, bigint);
+CREATE OR REPLACE FUNCTION libs.features_page_url(collection_id text, query jsonb) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    SELECT libs.url(format('collections/%s/items', libs.url_encode(collection_id)))
-        || coalesce('?' || string_agg(libs.url_encode(key) || '=' || libs.url_encode(value), '&' ORDER BY key), '')
-    FROM jsonb_each_text(coalesce(query, '{}') - 'offset' - 'token'
-                         || CASE WHEN page_offset > 0 THEN jsonb_build_object('offset', page_offset::text) ELSE '{}' END);
+    SELECT libs.url_with_query(format('collections/%s/items', libs.url_encode(collection_id)), query);
 $$;
 
 -- The properties an items request selects: ?properties=a,b, else the fields extension's include (its STAC
@@ -165,10 +151,11 @@ BEGIN
 END
 $$;
 
+-- ?offset=n: OGC API Features allows it and some clients send it; paging links carry tokens instead.
 CREATE OR REPLACE FUNCTION libs.features_offset(params jsonb) RETURNS bigint
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 DECLARE
-    raw text := coalesce(params -> 'query' ->> 'offset', regexp_replace(params ->> 'token', '^(next|prev):', ''));
+    raw text := params -> 'query' ->> 'offset';
 BEGIN
     IF raw IS NULL OR raw = '' THEN RETURN 0; END IF;
     IF raw !~ '^\d{1,12}$' THEN
@@ -178,8 +165,35 @@ BEGIN
 END
 $$;
 
+-- Whether any matching feature lies after (before) the sort key values `vals`.
+CREATE OR REPLACE FUNCTION libs.features_beyond(cond text, keys jsonb, vals jsonb, after boolean) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
+DECLARE
+    found boolean;
+BEGIN
+    IF vals IS NULL THEN RETURN false; END IF;
+    EXECUTE format('SELECT EXISTS (SELECT FROM data.features WHERE %s AND %s)', cond,
+                   libs.features_keyset_sql(keys, vals, after)) INTO found;
+    RETURN found;
+END
+$$;
+
+-- The number of features matching a WHERE clause (libs.features_where).
+CREATE OR REPLACE FUNCTION libs.features_count_where(cond text) RETURNS bigint
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
+DECLARE
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM data.features WHERE %s', cond) INTO n;
+    RETURN n;
+END
+$$;
+
 -- One page of a feature collection's items, without links: {"features", "numberMatched", "numberReturned",
--- "offset", "limit"} (+ "facets" with ?facetby=). Shared by /collections/{id}/items and /search.
+-- "limit", "next", "prev"} (next/prev: paging tokens, api/features_paging.sql; + "facets" with ?facetby=).
+-- Shared by /collections/{id}/items and /search. A token continues after (next:) or before (prev:) the
+-- feature it names; ?offset=n skips n features more. One row more than the page tells whether there is
+-- more in the page's direction; an EXISTS probe looks the other way.
 CREATE OR REPLACE FUNCTION libs.features_page(collection_id text, params jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
 DECLARE
@@ -187,23 +201,53 @@ DECLARE
     kinds jsonb := meta -> 'kinds';
     lim int := coalesce((params ->> 'limit')::int, 10);
     off bigint := libs.features_offset(params);
+    keys jsonb := libs.features_sort_keys(params -> 'sortby', kinds);
+    signature text := libs.features_sort_signature(collection_id, keys);
+    tok jsonb := '{}';
+    forward boolean := true;   -- next: read on from the token; prev: read backwards from it
     sel text[];
     cond text;
     feats jsonb;
-    matched bigint;
+    vals jsonb;                -- the sort key values of the page's features
+    more boolean;              -- a feature beyond the page in its direction
+    back boolean;              -- a feature beyond the page against its direction
 BEGIN
     PERFORM libs.features_check_query(params -> 'query', kinds, libs.features_query_params());
     sel := libs.features_selection(params, kinds);
     cond := libs.features_where(collection_id, params, kinds);
+    IF coalesce(params ->> 'token', '') <> '' THEN
+        tok := libs.features_token_read(params ->> 'token', signature, jsonb_array_length(keys));
+        off := off + coalesce((tok ->> 'offset')::bigint, 0);
+        forward := coalesce(tok ->> 'dir', 'next') = 'next';
+    END IF;
     -- the URLs every feature links to are computed once here, not per feature
     -- (SELECT f.* ...) f, not a whole-row column: the inlined builder then reads plain columns
-    EXECUTE format('SELECT coalesce(jsonb_agg(libs.feature_stac(f, $1, $2, $3)), ''[]'') FROM '
-                   '(SELECT f.* FROM data.features f WHERE %s ORDER BY %s LIMIT %s OFFSET %s) f',
-                   cond, libs.features_order_sql(params -> 'sortby', kinds), lim, off)
-        INTO feats USING sel, libs.features_collection_href(collection_id), libs.url('');
-    EXECUTE format('SELECT count(*) FROM data.features WHERE %s', cond) INTO matched;
-    RETURN jsonb_build_object('features', feats, 'numberMatched', matched,
-                              'numberReturned', jsonb_array_length(feats), 'offset', off, 'limit', lim)
+    EXECUTE format('SELECT coalesce(jsonb_agg(libs.feature_stac(f, $1, $2, $3)), ''[]''), '
+                   'coalesce(jsonb_agg(%s), ''[]'') FROM (SELECT f.* FROM '
+                   '(SELECT f.* FROM data.features f WHERE %s AND %s ORDER BY %s LIMIT %s OFFSET %s) f %s) f',
+                   libs.features_key_values_sql(keys), cond,
+                   CASE WHEN tok ? 'values' THEN libs.features_keyset_sql(keys, tok -> 'values', forward) ELSE 'TRUE' END,
+                   libs.features_order_keys_sql(keys, NOT forward), lim + 1, off,
+                   CASE WHEN forward THEN '' ELSE 'ORDER BY ' || libs.features_order_keys_sql(keys) END)
+        INTO feats, vals USING sel, libs.features_collection_href(collection_id), libs.url('');
+    more := jsonb_array_length(feats) > lim;
+    IF more THEN   -- drop the extra feature: the last one, or the first of a page read backwards
+        feats := feats - CASE WHEN forward THEN lim ELSE 0 END;
+        vals := vals - CASE WHEN forward THEN lim ELSE 0 END;
+    END IF;
+    -- an empty page keeps the token's place
+    IF forward THEN
+        back := (tok ? 'values' OR off > 0)
+                AND libs.features_beyond(cond, keys, coalesce(vals -> 0, tok -> 'values'), false);
+    ELSE
+        back := libs.features_beyond(cond, keys, coalesce(vals -> -1, tok -> 'values'), true);
+    END IF;
+    RETURN jsonb_build_object('features', feats, 'numberReturned', jsonb_array_length(feats), 'limit', lim,
+            'numberMatched', libs.features_count_where(cond),
+            'next', CASE WHEN (forward AND more) OR (NOT forward AND back)
+                         THEN libs.features_token('next', coalesce(vals -> -1, tok -> 'values'), signature) END,
+            'prev', CASE WHEN (forward AND back) OR (NOT forward AND more)
+                         THEN libs.features_token('prev', coalesce(vals -> 0, tok -> 'values'), signature) END)
         || CASE WHEN params -> 'query' ? 'facetby' THEN
                jsonb_build_object('facets', libs.features_facets(collection_id, params, kinds)) ELSE '{}' END;
 END
@@ -213,24 +257,23 @@ CREATE OR REPLACE FUNCTION api.features_list(collection_id text, params jsonb DE
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
 DECLARE
     page jsonb := libs.features_page(collection_id, params);
-    lim int := (page ->> 'limit')::int;
-    off bigint := (page ->> 'offset')::bigint;
+    query jsonb := coalesce(params -> 'query', '{}') - 'token';
     coll_href text := libs.features_collection_href(collection_id);
     links jsonb;
 BEGIN
     links := jsonb_build_array(
-        libs.link('self', libs.features_page_url(collection_id, params -> 'query', off), 'application/geo+json'),
+        libs.link('self', libs.features_page_url(collection_id,
+                  query || CASE WHEN params ->> 'token' <> '' THEN jsonb_build_object('token', params ->> 'token')
+                                ELSE '{}' END),
+                  'application/geo+json'),
         libs.link('root', libs.url(''), 'application/json'),
         libs.link('parent', coll_href, 'application/json'),
         libs.link('collection', coll_href, 'application/json'));
-    IF off + lim < (page ->> 'numberMatched')::bigint THEN
-        links := links || libs.link('next', libs.features_page_url(collection_id, params -> 'query', off + lim),
-                                    'application/geo+json');
-    END IF;
-    IF off > 0 THEN
-        links := links || libs.link('prev', libs.features_page_url(collection_id, params -> 'query',
-                                                                   greatest(off - lim, 0)), 'application/geo+json');
-    END IF;
+    -- next/prev: the request's own query with the page's token in place of token and offset
+    SELECT links || coalesce(jsonb_agg(libs.link(rel, libs.features_page_url(collection_id,
+               (query - 'offset') || jsonb_build_object('token', page ->> rel)), 'application/geo+json')
+               ORDER BY rel), '[]')
+    INTO links FROM unnest(ARRAY['next', 'prev']) rel WHERE page ->> rel IS NOT NULL;
     RETURN jsonb_build_object('type', 'FeatureCollection', 'features', page -> 'features', 'links', links,
         'numberMatched', page -> 'numberMatched', 'numberReturned', page -> 'numberReturned',
         'timeStamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
@@ -241,35 +284,31 @@ COMMENT ON FUNCTION api.features_list(text, jsonb) IS
     'GET /collections/{id}/items of a feature collection: a GeoJSON FeatureCollection (also a STAC '
     'ItemCollection of STAC Items) with numberMatched, numberReturned, timeStamp, self/root/parent/collection/'
     'next/prev links. params: bbox [4|6 numbers], intersects (GeoJSON geometry), datetime, limit, '
-    'filter (cql2-json), sortby [{field, direction}], ids, fields, token, and "query" (the raw query parameters: '
-    'offset, properties=a,b, facetby=a,b adds a "facets" member, ?queryable=value). Unknown parameters or '
-    'properties: 22023. Example: SELECT api.features_list(''fields'', ''{"limit": 5, "filter": '
+    'filter (cql2-json), sortby [{field, direction}], ids, fields, token (from a next/prev link: keyset '
+    'paging, api/features_paging.sql), and "query" (the raw query parameters: offset, properties=a,b, '
+    'facetby=a,b adds a "facets" member, ?queryable=value). Unknown parameters, properties or malformed '
+    'tokens: 22023. Example: SELECT api.features_list(''fields'', ''{"limit": 5, "filter": '
     '{"op": "=", "args": [{"property": "crop"}, "wheat"]}}'');';
 
 -- /search restricted to one 'features' collection (api.search dispatches here): the same page as
--- api.features_list, with the STAC search links (GET: the query + token=next:N; POST: the body + token).
+-- api.features_list, with the STAC search links (GET: the query + token; POST: the body + token).
 CREATE OR REPLACE FUNCTION libs.features_search(collection_id text, params jsonb, path text) RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
 DECLARE
     page jsonb := libs.features_page(collection_id, params);
-    lim int := (page ->> 'limit')::int;
-    off bigint := (page ->> 'offset')::bigint;
-    tokens jsonb := '{}';   -- {"next": token, "prev": token}, as libs.stac_search_links reads them
 BEGIN
-    IF off + lim < (page ->> 'numberMatched')::bigint THEN
-        tokens := tokens || jsonb_build_object('next', 'next:' || (off + lim));
-    END IF;
-    IF off > 0 THEN
-        tokens := tokens || jsonb_build_object('prev', 'prev:' || greatest(off - lim, 0));
-    END IF;
     RETURN jsonb_build_object('type', 'FeatureCollection', 'features', page -> 'features',
-        'links', libs.stac_search_links(tokens, path, params),
+        -- {"next": token, "prev": token}, as libs.stac_search_links reads them; the links' token replaces offset
+        'links', libs.stac_search_links(jsonb_strip_nulls(jsonb_build_object('next', page -> 'next',
+                                                                             'prev', page -> 'prev')), path,
+                                        CASE WHEN params ? 'query' THEN params || jsonb_build_object(
+                                            'query', (params -> 'query') - 'offset') ELSE params END),
         'numberMatched', page -> 'numberMatched', 'numberReturned', page -> 'numberReturned');
 END
 $$;
 COMMENT ON FUNCTION libs.features_search(text, jsonb, text) IS
     'STAC item search over the features of one feature collection (api.search with collections = [that one]): '
-    'params as for api.search; paging tokens next:N / prev:N.';
+    'params as for api.search; paging tokens next:... / prev:... (api/features_paging.sql).';
 
 CREATE OR REPLACE FUNCTION api.feature_get(collection_id text, feature_id text, params jsonb DEFAULT '{}')
 RETURNS jsonb
