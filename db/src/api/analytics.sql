@@ -48,7 +48,8 @@ BEGIN
     EXECUTE format(
         'SELECT count(*), jsonb_agg(jsonb_build_object(''id'', f.id, ''geometry'', '
         'libs.analytics_geojson_3857(f.geom)) ORDER BY f.id) FROM data.features f '
-        'WHERE f.collection_id = $1 AND ($2::geometry IS NULL OR public.st_intersects(f.geom, $2)) AND (%s)',
+        'WHERE f.collection_id = $1 AND pg_catalog.hashtext(f.collection_id) = pg_catalog.hashtext($1) '
+        'AND ($2::geometry IS NULL OR public.st_intersects(f.geom, $2)) AND (%s)',
         clause) INTO n, out USING collection_id, area;
     IF n > max_zones THEN
         RAISE EXCEPTION 'groupby=feature selects % features; the limit is %', n, max_zones

@@ -81,6 +81,19 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     WHERE key <> ALL (allowed) AND kinds ? key;
 $$;
 
+-- "This collection's features" as SQL over data.features: the id and its integer key, which leads the GiST
+-- indexes on geom and geom_3857 (migration 220: a text key made bulk inserts twice as expensive). A spatial
+-- condition ANDed to this uses those indexes; without the key condition it would not.
+CREATE OR REPLACE FUNCTION libs.features_collection_sql(collection_id text, alias text DEFAULT NULL) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT format('%1$scollection_id = %2$L AND pg_catalog.hashtext(%1$scollection_id) = %3$s',
+                  CASE WHEN alias IS NOT NULL THEN quote_ident(alias) || '.' ELSE '' END,
+                  collection_id, hashtext(collection_id));
+$$;
+COMMENT ON FUNCTION libs.features_collection_sql(text, text) IS
+    'SQL condition selecting one collection''s rows of data.features (optionally alias-qualified), including '
+    'the key hashtext(collection_id) that leads the spatial indexes: AND a spatial condition to it.';
+
 -- The WHERE clause of an items request: collection, bbox, datetime, ids, ?queryable=value, filter.
 CREATE OR REPLACE FUNCTION libs.features_where(collection_id text, params jsonb, kinds jsonb,
                                                skip_filter boolean DEFAULT false) RETURNS text
@@ -90,7 +103,7 @@ DECLARE
     n int := coalesce(jsonb_array_length(CASE WHEN jsonb_typeof(b) = 'array' THEN b END), 0);
 BEGIN
     RETURN concat_ws(' AND ',
-        format('collection_id = %L', collection_id),
+        libs.features_collection_sql(collection_id),
         CASE WHEN n IN (4, 6) THEN format('public.st_intersects(geom, %s)', libs.bbox_geom_sql(
             (b ->> 0)::float8, (b ->> 1)::float8, (b ->> (n / 2))::float8, (b ->> (n / 2 + 1))::float8)) END,
         libs.features_datetime_sql(params ->> 'datetime'),
@@ -335,7 +348,7 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
 DECLARE
     n bigint;
 BEGIN
-    EXECUTE format('SELECT count(*) FROM data.features WHERE collection_id = %L AND %s', collection_id,
+    EXECUTE format('SELECT count(*) FROM data.features WHERE %s AND %s', libs.features_collection_sql(collection_id),
                    libs.cql2_to_sql(filter, CASE WHEN check_properties THEN collection_id END)) INTO n;
     RETURN n;
 END

