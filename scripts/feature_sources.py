@@ -2,8 +2,13 @@
 
 A source yields rows ``(id, geojson, wkb, properties)`` shaped like ``pg_temp.features_staging`` (see
 ``db/src/api/features_write.sql``): ``id`` is text or None (the database then generates one), the geometry is
-GeoJSON text (GeoJSON files) or WKB (GeoPackages), ``properties`` is a JSON object as text. Geometries are not
-touched here: reprojection, repair and validation happen in the database (``libs.features_ingest``).
+WKB or GeoJSON text, ``properties`` is a JSON object as text. Reprojection, repair and validation happen in the
+database (``libs.features_ingest``); the database is the bottleneck of a bulk upload, so the client does what
+is cheap for it: GeoJSON files are read with msgspec, which keeps each feature's geometry and properties as raw
+JSON text instead of building Python objects for every coordinate (0.06 s instead of 1.2 s for 100,000
+polygons), and well-formed GeoJSON geometries are sent as WKB (``geojson_wkb``), which PostGIS reads for less
+than GeoJSON text; anything unusual (empty, unclosed rings, odd coordinates) goes as GeoJSON text, so the
+database decides about it exactly as before.
 
 GeoPackages are read with the standard library's sqlite3: the GeoPackage binary header (``GP``, version, flags,
 srs_id, optional envelope) is skipped and the WKB after it is passed on as is. No GDAL needed.
@@ -12,6 +17,8 @@ srs_id, optional envelope) is skipped and the WKB after it is passed on as is. N
 from __future__ import annotations
 
 import sqlite3
+import struct
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +38,11 @@ except ImportError:  # pragma: no cover - orjson comes with pypgstac; the stdlib
         return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
     _loads = json.loads
+
+try:
+    import msgspec
+except ImportError:  # pragma: no cover - a dependency; without it GeoJSON is read with orjson (slower)
+    msgspec = None
 
 Row = tuple[str | None, str | None, bytes | None, str]
 
@@ -84,8 +96,12 @@ def geojson_crs(doc: dict[str, Any]) -> str | None:
 
 
 def open_geojson(path: Path) -> Source:
+    data = path.read_bytes()
+    raw = _raw_collection(data)
+    if raw is not None:
+        return Source(path, "GeoJSON", geojson_crs({"crs": raw.crs}), len(raw.features), _raw_rows(raw.features))
     try:
-        doc = _loads(path.read_bytes())
+        doc = _loads(data)
     except ValueError as e:
         raise SourceError(f"{path}: not valid JSON ({e})") from e
     kind = doc.get("type") if isinstance(doc, dict) else None
@@ -110,8 +126,131 @@ def _geojson_rows(features: list[Any]) -> Iterator[Row]:
             raise SourceError(f"feature {fid if fid is not None else '(no id)'} (number {n}): "
                               f"properties must be an object or null")
         geom = f.get("geometry")
-        yield (None if fid is None else str(fid), None if geom is None else _dumps(geom), None,
+        wkb = None if geom is None else geojson_wkb(geom)
+        yield (None if fid is None else str(fid), None if geom is None or wkb is not None else _dumps(geom), wkb,
                _dumps(props or {}))
+
+
+if msgspec is not None:
+    class _RawFeature(msgspec.Struct):
+        type: Any = None
+        id: Any = None
+        geometry: msgspec.Raw = msgspec.Raw(b"null")
+        properties: msgspec.Raw = msgspec.Raw(b"null")
+
+    class _RawCollection(msgspec.Struct):
+        type: Any = None
+        features: list[_RawFeature] | None = None
+        crs: Any = None
+
+
+def _raw_collection(data: bytes) -> Any:
+    """A FeatureCollection whose features are objects, decoded with geometry and properties left as raw JSON;
+    None for anything else (a Feature, invalid JSON, a feature that is not an object ...): the orjson path then
+    reads it and names what is wrong."""
+    if msgspec is None:
+        return None
+    try:
+        doc = msgspec.json.decode(data, type=_RawCollection)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return doc if doc.type == "FeatureCollection" and doc.features is not None else None
+
+
+def _raw_rows(features: list[Any]) -> Iterator[Row]:
+    for n, f in enumerate(features, 1):
+        fid = None if f.id is None else str(f.id)
+        if f.type != "Feature":
+            raise SourceError(f"feature number {n} is not a GeoJSON Feature (type {f.type})")
+        props = bytes(f.properties).strip()
+        if props[:1] != b"{" and props != b"null":
+            raise SourceError(f"feature {fid if fid is not None else '(no id)'} (number {n}): "
+                              f"properties must be an object or null")
+        geom = bytes(f.geometry)
+        if geom.strip() == b"null":
+            yield fid, None, None, "{}" if props == b"null" else props.decode()
+            continue
+        wkb = _raw_geojson_wkb(geom)
+        yield fid, None if wkb is not None else geom.decode(), wkb, "{}" if props == b"null" else props.decode()
+
+
+def _raw_geojson_wkb(raw: bytes) -> bytes | None:
+    try:
+        return geojson_wkb(_loads(raw))
+    except ValueError:   # e.g. a number beyond float range: the database reads the text and judges
+        return None
+
+
+# --- GeoJSON geometry -> WKB (little endian, 2D: the database keeps 2D anyway) ------------------------------------
+
+_WKB_TYPES = {"Point": 1, "LineString": 2, "Polygon": 3, "MultiPoint": 4, "MultiLineString": 5, "MultiPolygon": 6,
+              "GeometryCollection": 7}
+
+
+class _NotPlain(Exception):
+    """A geometry the database should read from GeoJSON text itself (and judge)."""
+
+
+def geojson_wkb(geom: Any) -> bytes | None:
+    """WKB of a well-formed, non-empty GeoJSON geometry (positions of 2 or 3 numbers, closed rings of 4+
+    positions, lines of 2+); None for anything else, which then goes to the database as GeoJSON text."""
+    try:
+        return b"".join(_wkb(geom))
+    except (_NotPlain, TypeError, KeyError, AttributeError, OverflowError):
+        return None
+
+
+def _wkb(g: dict[str, Any]) -> list[bytes]:
+    kind = _WKB_TYPES.get(g.get("type"))  # type: ignore[arg-type]
+    if kind is None:
+        raise _NotPlain
+    if kind == 7:
+        parts = g["geometries"]
+        if not isinstance(parts, list) or not parts:
+            raise _NotPlain
+        return [struct.pack("<BII", 1, 7, len(parts))] + [b for p in parts for b in _wkb(p)]
+    c = g["coordinates"]
+    if kind == 1:
+        return [struct.pack("<BI", 1, 1), _coords([c])]
+    if kind in (2, 3):
+        return [struct.pack("<BI", 1, kind)] + _body(kind, c)
+    if not isinstance(c, list) or not c:
+        raise _NotPlain
+    return [struct.pack("<BII", 1, kind, len(c))] + [b for part in c for b in
+                                                      [struct.pack("<BI", 1, kind - 3)] + _part(kind - 3, part)]
+
+
+def _part(kind: int, c: Any) -> list[bytes]:
+    return [_coords([c])] if kind == 1 else _body(kind, c)
+
+
+def _body(kind: int, c: Any) -> list[bytes]:
+    if kind == 2:
+        return [struct.pack("<I", _count(c, 2)), _coords(c)]
+    if not isinstance(c, list) or not c:
+        raise _NotPlain
+    out = [struct.pack("<I", len(c))]
+    for ring in c:
+        if _count(ring, 4) and ring[0] != ring[-1]:
+            raise _NotPlain
+        out += [struct.pack("<I", len(ring)), _coords(ring)]
+    return out
+
+
+def _count(c: Any, least: int) -> int:
+    if not isinstance(c, list) or len(c) < least:
+        raise _NotPlain
+    return len(c)
+
+
+def _coords(positions: list[Any]) -> bytes:
+    flat = array("d")
+    for p in positions:
+        if type(p) is not list or not 2 <= len(p) <= 3 or any(type(v) not in (float, int) for v in p):
+            raise _NotPlain
+        flat.append(p[0])
+        flat.append(p[1])
+    return flat.tobytes()
 
 
 # --- GeoPackage ------------------------------------------------------------------------------------------------
@@ -166,7 +305,8 @@ def gpkg_crs(conn: sqlite3.Connection, srs_id: int) -> str | None:
 
 
 def open_geopackage(path: Path, layer: str | None) -> Source:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    # check_same_thread=False: the upload reads the rows in a worker thread (one thread at a time uses it)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     try:
         layers = gpkg_layers(conn)
     except sqlite3.DatabaseError as e:

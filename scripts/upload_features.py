@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,6 +97,42 @@ def chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
         yield chunk
 
 
+def prefetched(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
+    """The items of `items`, produced by a worker thread up to `depth` ahead: the client reads and converts the
+    next chunk while the database stores the previous one (both cores busy instead of taking turns). The
+    worker's exception is raised here; leaving early (an error in the database) stops the worker."""
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> None:
+        while not stop.is_set():
+            try:
+                return q.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+
+    def work() -> None:
+        try:
+            for item in items:
+                put(("item", item))
+                if stop.is_set():
+                    return
+            put(("end", None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which raises it
+            put(("error", e))
+
+    worker = threading.Thread(target=work, name="upload-reader", daemon=True)
+    worker.start()
+    try:
+        while (msg := q.get())[0] == "item":
+            yield msg[1]
+        if msg[0] == "error":
+            raise msg[1]
+    finally:
+        stop.set()
+        worker.join()
+
+
 def store(conn: Any, source: Source, upload: Upload, progress: Any) -> dict[str, Any]:
     """Creates the collection and stores the source's features; the caller's transaction commits or not."""
     from psycopg.types.json import Jsonb
@@ -104,7 +142,7 @@ def store(conn: Any, source: Source, upload: Upload, progress: Any) -> dict[str,
     srid = conn.execute("SELECT libs.crs_srid(%s)", (params.get("crs"),)).fetchone()[0]
     ord_ = 0
     with conn.cursor() as cur:
-        for chunk in chunks(source.rows, CHUNK):
+        for chunk in prefetched(chunks(source.rows, CHUNK)):
             cur.execute("SELECT libs.features_staging_create()")
             with cur.copy(COPY_SQL) as copy:
                 for row in chunk:

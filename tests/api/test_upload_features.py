@@ -23,6 +23,7 @@ import pytest
 import shapely
 from pyproj import Transformer
 
+from scripts.feature_sources import open_source
 from tests.conftest import ROOT, Services
 from tests.conftest import testdata as shared_testdata
 
@@ -165,6 +166,78 @@ def test_bad_feature_in_the_middle_stores_nothing(api: httpx.Client, database_ur
     summary(upload(database_url, write_geojson(tmp_path / "good.geojson", fields(4)), "bad"))
     assert upload(database_url, path, "bad", "--force").returncode == 1
     assert items(api, "bad")["numberMatched"] == 4
+
+
+GEOMETRIES: list[dict[str, Any]] = [
+    {"type": "Point", "coordinates": [78.1, 17.1]},
+    {"type": "Point", "coordinates": [78.1, 17.1, 550.5]},
+    {"type": "LineString", "coordinates": [[78, 17], [78.2, 17.1], [78.3, 17.3]]},
+    {"type": "Polygon", "coordinates": [[[78, 17], [79, 17], [79, 18], [78, 18], [78, 17]],
+                                        [[78.2, 17.2], [78.4, 17.2], [78.4, 17.4], [78.2, 17.2]]]},
+    {"type": "MultiPoint", "coordinates": [[78, 17], [78.5, 17.5]]},
+    {"type": "MultiLineString", "coordinates": [[[78, 17], [78.1, 17.1]], [[79, 18], [79.1, 18.2]]]},
+    {"type": "MultiPolygon", "coordinates": [[[[78, 17], [78.1, 17], [78.1, 17.1], [78, 17]]],
+                                             [[[79, 18], [79.1, 18], [79.1, 18.1], [79, 18]]]]},
+    {"type": "GeometryCollection", "geometries": [{"type": "Point", "coordinates": [78, 17]},
+                                                  {"type": "LineString", "coordinates": [[78, 17], [78.5, 17]]}]},
+    {"type": "Polygon", "coordinates": [[[78, 17], [79, 18], [79, 17], [78, 18], [78, 17]]]},   # bow tie: repaired
+    {"type": "MultiPoint", "coordinates": [[78, 17], [78.5, 17.5, 3]]},                        # mixed dimensions
+    # sent as GeoJSON text (not plain enough for the client's WKB): the database judges it as before
+    {"type": "Polygon", "coordinates": [[[78, 17], [79, 17], [79, 18], [78, 18]]]},             # unclosed
+]
+
+
+def test_client_wkb_stores_what_the_database_reads_from_geojson(api: httpx.Client, database_url: str,
+                                                                db: psycopg.Connection, tmp_path: Path) -> None:
+    """The CLI sends plain GeoJSON geometries as WKB, the HTTP upload sends GeoJSON text: same rows."""
+    feats = [{"type": "Feature", "id": f"g{i}", "geometry": g, "properties": {"n": i}} for i, g in enumerate(GEOMETRIES)]
+    for crs in (None, "EPSG:32644"):
+        shifted = feats if crs is None else [{**f, "geometry": json.loads(json.dumps(f["geometry"]).replace(
+            "78", "500078").replace("79", "500079").replace("17", "1900017").replace("18", "1900018"))}
+            for f in feats]
+        path = write_geojson(tmp_path / "g.geojson", shifted, crs)
+        assert [row[2] is not None for row in open_source(path).rows] == [True] * 10 + [False]
+        cli = summary(upload(database_url, path, "wkb", "--force"))
+        assert cli["features"] == len(feats)
+        r = api.post(f"/collections/{PREFIX}wkb-http/features:upload", params={"force": "true"},
+                     json={"type": "FeatureCollection", "features": shifted} | (
+                         {"crs": {"type": "name", "properties": {"name": crs}}} if crs else {}),
+                     headers={"Authorization": "Bearer test-token"})
+        assert r.status_code == 201, r.text
+        rows = db.execute("SELECT a.id, ST_AsEWKB(a.geom) = ST_AsEWKB(b.geom), a.properties = b.properties "
+                          "FROM data.features a JOIN data.features b ON b.collection_id = %s AND b.id = a.id "
+                          "WHERE a.collection_id = %s", (PREFIX + "wkb-http", PREFIX + "wkb")).fetchall()
+        assert len(rows) == len(feats) and all(same_geom and same_props for _, same_geom, same_props in rows), rows
+
+
+def test_reading_ahead_keeps_order_raises_and_stops(tmp_path: Path) -> None:
+    """The CLI reads the next chunk in a worker thread (prefetched) while the database stores the last one."""
+    from scripts.upload_features import prefetched
+
+    assert list(prefetched(iter(range(50)), depth=2)) == list(range(50))
+
+    def failing() -> Iterator[int]:
+        yield 1
+        raise ValueError("feature number 2 is bad")
+
+    got = []
+    with pytest.raises(ValueError, match="number 2"):
+        for item in prefetched(failing()):
+            got.append(item)
+    assert got == [1]
+    produced = []
+
+    def endless() -> Iterator[int]:
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    reader = prefetched(endless(), depth=2)
+    assert next(reader) == 0
+    reader.close()   # the consumer stops early (a database error): the worker thread ends too
+    assert len(produced) <= 5
 
 
 def test_unreadable_input_is_exit_2_naming_the_problem(database_url: str, tmp_path: Path) -> None:
