@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from tests.conftest import AUTH, Services
@@ -267,3 +268,11 @@ def test_malformed_and_altered_tokens_are_400s_naming_the_problem(api: httpx.Cli
 
 def test_numeric_tokens_of_earlier_links_still_mean_an_offset(api: httpx.Client) -> None:
     assert ids(items(api, token="next:8")) == ["f-10", "f-11", "f-12"]
+
+
+def test_a_hybrid_collections_features_page_the_same_way(api: httpx.Client, db: psycopg.Connection) -> None:
+    db.execute("UPDATE data.collection_meta SET kind = 'hybrid' WHERE collection_id = %s", (CID,))
+    first = items(api, "-score")
+    assert sum(walk(api, first), []) == expected_order(SCORES, "-score")
+    back = follow(api, follow(api, first, "next"), "prev")
+    assert back is not None and ids(back) == ids(first)
