@@ -162,16 +162,21 @@ def _raw_rows(features: list[Any]) -> Iterator[Row]:
         fid = None if f.id is None else str(f.id)
         if f.type != "Feature":
             raise SourceError(f"feature number {n} is not a GeoJSON Feature (type {f.type})")
-        props = bytes(f.properties).strip()
-        if props[:1] != b"{" and props != b"null":
+        try:
+            yield _raw_row(fid, bytes(f.geometry).strip(), bytes(f.properties).strip())
+        except (SourceError, UnicodeDecodeError) as e:
             raise SourceError(f"feature {fid if fid is not None else '(no id)'} (number {n}): "
-                              f"properties must be an object or null")
-        geom = bytes(f.geometry)
-        if geom.strip() == b"null":
-            yield fid, None, None, "{}" if props == b"null" else props.decode()
-            continue
-        wkb = _raw_geojson_wkb(geom)
-        yield fid, None if wkb is not None else geom.decode(), wkb, "{}" if props == b"null" else props.decode()
+                              f"{e if isinstance(e, SourceError) else 'not valid UTF-8'}") from e
+
+
+def _raw_row(fid: str | None, geom: bytes, props: bytes) -> Row:
+    if props[:1] != b"{" and props != b"null":
+        raise SourceError("properties must be an object or null")
+    text = "{}" if props == b"null" else props.decode()
+    if geom == b"null":
+        return fid, None, None, text
+    wkb = _raw_geojson_wkb(geom)
+    return fid, None if wkb is not None else geom.decode(), wkb, text
 
 
 def _raw_geojson_wkb(raw: bytes) -> bytes | None:

@@ -247,6 +247,13 @@ def test_unreadable_input_is_exit_2_naming_the_problem(database_url: str, tmp_pa
     write_geojson(tmp_path / "y.geojson", [fields(1)[0], {"type": "Point", "coordinates": [0, 0]}])
     run = upload(database_url, tmp_path / "y.geojson", "unreadable")
     assert run.returncode == 2 and "feature number 2 is not a GeoJSON Feature" in run.stderr
+    write_geojson(tmp_path / "z.geojson", [fields(2)[0], {**fields(2)[1], "properties": [1]}])
+    run = upload(database_url, tmp_path / "z.geojson", "unreadable")
+    assert run.returncode == 2 and "feature f1 (number 2): properties must be an object or null" in run.stderr
+    text = write_geojson(tmp_path / "u.geojson", fields(2)).read_bytes().replace(b"farmer-1", b"farmer-\xff")
+    (tmp_path / "u.geojson").write_bytes(text)
+    run = upload(database_url, tmp_path / "u.geojson", "unreadable")
+    assert run.returncode == 2 and "feature f1 (number 2): not valid UTF-8" in run.stderr
 
 
 # --- GeoPackage ------------------------------------------------------------------------------------------------
