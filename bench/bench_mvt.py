@@ -47,7 +47,7 @@ CID = "bench-mvt"
 N = 100_000
 ZOOMS = range(8, 15)
 TILES_PER_ZOOM = int(os.environ.get("BENCH_TILES", "15"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))   # each tile is timed this many times, one after another
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))   # each tile is timed this many times, one after another
 CONCURRENCY = 8
 THROUGHPUT_REQUESTS = int(os.environ.get("BENCH_REQUESTS", "120"))
 TIPG_VERSION = "1.6.1"
@@ -225,15 +225,20 @@ def medians_ms(fns: list[Callable[[tuple[int, int, int]], bytes]],
     difference from the first way (raw SQL) on the same tile in the same round (the issue's "raw SQL time of the
     same tile + x ms"; steadier than the difference of two medians, which differ in the tiles they fall on).
 
-    The ways take turns on every tile and round, so a busy machine slows them alike.
+    The ways take turns on every tile and round, so a busy machine slows them alike, in an order shuffled anew
+    every round (seeded), so none always comes right after another (a request right after one to the same
+    server finds that server's caches warmer).
     """
     times: list[list[float]] = [[] for _ in fns]
     sizes: list[list[int]] = [[] for _ in fns]
+    order, rng = list(range(len(fns))), random.Random(len(tiles))
     for tile in tiles:
         for fn in fns:
             fn(tile)   # warm: plans, caches
         for _ in range(ROUNDS):
-            for i, fn in enumerate(fns):
+            rng.shuffle(order)
+            for i in order:
+                fn = fns[i]
                 t0 = time.perf_counter()
                 body = fn(tile)
                 times[i].append((time.perf_counter() - t0) * 1000)
