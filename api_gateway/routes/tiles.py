@@ -81,8 +81,8 @@ async def vector_tile(request: Request) -> Response:
     return Response(body, status_code=status, headers={k.decode(): v.decode() for k, v in headers})
 
 
-# Integers outside int4 are a 400 (22003), not an unknown-function error.
 TILE_SQL = "SELECT api.features_tile(%s, %s::int, %s::int, %s::int, %s::jsonb)"
+INT4_MAX = 2 ** 31 - 1
 Headers = list[tuple[bytes, bytes]]
 
 
@@ -90,6 +90,8 @@ async def tile_answer(collection_id: str, tileset: str, z: int, x: int, y: int, 
                       accept_encoding: str, if_none_match: str) -> tuple[int, Headers, bytes]:
     """A vector tile as (status, headers, body): 200 with the tile (gzipped when accepted), 204 when it is
     empty, 304 when If-None-Match holds its ETag. One SQL statement, no transaction block (`db.read`)."""
+    if max(z, x, y) > INT4_MAX:   # beyond every tile matrix, and beyond the SQL function's int arguments
+        raise NotFound(f"tile {z}/{x}/{y} is outside the tile matrix set (z 0 to 24, x and y 0 to 2^z - 1)")
     tile = await db.read(TILE_SQL, (collection_id, z, x, y, tile_query_json(query_string, tileset)))
     cache = (b"cache-control", f"public, max-age={config.CACHE_MAX_AGE}".encode())
     if not tile:
