@@ -44,7 +44,7 @@ async def close_pool() -> None:
 
 
 class ReadPool:
-    """Connections for single-statement reads (`read`), reused last in, first out: under sequential load one
+    """Connections for single-statement reads (`call` without write, `read`), reused last in, first out: under sequential load one
     connection (one backend, its plans and caches warm) answers; after a burst the extra ones stay idle and
     close after `max_idle` seconds. psycopg_pool hands connections out first in, first out: round robin over
     every connection a burst opened, each cold for its first uses (1 to 2 ms more per tile after a burst).
@@ -88,6 +88,12 @@ def pool() -> AsyncConnectionPool:
     return _pool
 
 
+def read_pool() -> ReadPool:
+    if _reads is None:
+        raise RuntimeError("database pool is not open")
+    return _reads
+
+
 def base_url(request: Request) -> str:
     """The base URL of the surface this request came in on: '.../' or '.../api/v2/'."""
     root = request.scope.get("app_root_path") or ""
@@ -118,14 +124,15 @@ async def call(request: Request, query: sql.Composable | str, params: tuple[Any,
 
     The statement is one call of a published function, e.g. ``SELECT api.landing(%s)::text``.
     Returning ``::text`` lets the gateway pass the database's JSON through without re-encoding it.
-    A read is ONE statement (its context joined to it, `_with_read_context`): one round trip, no BEGIN/COMMIT
-    (what a page of search results costs in the database is a few milliseconds; a pipelined BEGIN, SET and
-    COMMIT cost 0.4 ms more). A write is a transaction with SET LOCAL ROLE stapi_writer.
+    A read is ONE statement (its context joined to it, `_with_read_context`) on a `ReadPool` connection: one
+    round trip, no BEGIN/COMMIT (what a page of search results costs in the database is a few milliseconds; a
+    pipelined BEGIN, SET and COMMIT cost 0.4 ms more), on the warmest backend. A write is a transaction with
+    SET LOCAL ROLE stapi_writer on the psycopg_pool connections.
     """
     role = role_for(request, write)
     if write or role != ANON:
         return await _call_unpipelined((role, base_url(request), request.method), query, params)
-    async with pool().connection() as conn:
+    async with read_pool().connection() as conn:
         cur = await conn.execute(_with_read_context(query), (*params, base_url(request), request.method))
         row = await cur.fetchone()
     return None if row is None else row[0]
@@ -147,9 +154,7 @@ async def read(query: str, params: tuple[Any, ...]) -> Any:
     the `ReadPool`): one statement and one round trip, no BEGIN, context or COMMIT to run. Only for functions
     that need no request context (no `request.base_url`: they build no links), e.g. a vector tile. Results
     come in binary (a bytea as its bytes, not as hex text to decode)."""
-    if _reads is None:
-        raise RuntimeError("database pool is not open")
-    async with _reads.connection() as conn:
+    async with read_pool().connection() as conn:
         cur = await conn.execute(query, params, binary=True)
         row = await cur.fetchone()
     return None if row is None else row[0]

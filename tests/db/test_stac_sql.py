@@ -28,6 +28,20 @@ def test_collection_kind_of_unknown_collection_is_p0002(db):
         db.execute("SELECT libs.collection_kind('no-such-thing')")
 
 
+def test_items_at_most_reads_the_partition_statistics(db, stac_collection):
+    """libs.stac_items_at_most decides whether a search can count every match in the page's own scan."""
+    items = [{"type": "Feature", "id": f"s{i}", "geometry": {"type": "Point", "coordinates": [i, 0]},
+              "properties": {"datetime": "2024-01-01T00:00:00Z"}} for i in range(30)]
+    db.execute("SELECT libs.stac_items_write(%s, %s::jsonb)", (CID, json.dumps(items)))
+    db.execute("ANALYZE pgstac.items")
+    at_most = "SELECT libs.stac_items_at_most(%s::jsonb, %s)"
+    assert db.execute(at_most, (json.dumps([CID]), 30)).fetchone()[0] is True
+    assert db.execute(at_most, (json.dumps([CID]), 29)).fetchone()[0] is False
+    assert db.execute(at_most, (json.dumps(["no-such-collection"]), 10**9)).fetchone()[0] is False  # unknown
+    doc = db.execute("SELECT api.search(%s::jsonb)", (json.dumps({"collections": [CID], "limit": 7}),)).fetchone()[0]
+    assert (doc["numberMatched"], doc["numberReturned"]) == (30, 7)
+
+
 def test_search_and_collection_get_as_an_analyst(db, stac_collection):
     item = {"type": "Feature", "id": "i1", "geometry": {"type": "Point", "coordinates": [1, 2]},
             "properties": {"datetime": "2024-01-01T00:00:00Z"}}

@@ -18,14 +18,27 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION libs.stac_items_at_most(collections jsonb, n bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pgstac, public AS $$
+-- Whether the given collections (a JSON array of ids; NULL: all) hold at most n items, by the statistics of
+-- their pgSTAC partitions (pg_class.reltuples, kept by ANALYZE and autovacuum). False when unknown.
+BEGIN
+    RETURN coalesce((SELECT bool_and(c.reltuples >= 0) AND sum(c.reltuples) <= n
+                     FROM pgstac.partition_stats p
+                     JOIN pg_class c ON c.relname = p.partition AND c.relnamespace = 'pgstac'::regnamespace
+                     WHERE collections IS NULL
+                        OR p.collection IN (SELECT jsonb_array_elements_text(collections))), false);
+END
+$$;
+
 CREATE OR REPLACE FUNCTION libs.stac_search_page(search jsonb, count text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
 -- search: a pgSTAC search body; count: numberMatched mode (exact, planned, or NULL: exact when cheap).
 -- Returns {"features": [dehydrated items], "next": token, "prev": token, "numberMatched", "numberReturned"}.
--- When numberMatched is to be exact (count 'exact', or the default with fewer than 100,000 expected
--- matches), one scan of the matches gives both the count and the page (a WITH query read twice); else
--- the page comes from its own ORDER BY ... LIMIT query (an index-ordered scan stops after the page) and
--- numberMatched is the planner's estimate.
+-- When numberMatched is to be exact (count 'exact', or by default when the searched collections hold at most
+-- 100,000 items or the planner expects fewer matches than that), one scan of the matches gives both the count
+-- and the page (a WITH query read twice); else the page comes from its own ORDER BY ... LIMIT query (an
+-- index-ordered scan stops after the page) and numberMatched is the planner's estimate.
 DECLARE
     where_sql text := pgstac.stac_search_to_where(search);
     lim int := coalesce((search ->> 'limit')::int, 10);
@@ -52,7 +65,9 @@ BEGIN
         token_sql := pgstac.get_token_filter(search -> 'sortby', tok.item, tok.prev, false);
     END IF;
     orderby := pgstac.sort_sqlorderby(search, is_prev);
-    IF count IS DISTINCT FROM 'exact' THEN
+    IF count IS NULL AND libs.stac_items_at_most(search -> 'collections', 100000) THEN
+        count := 'exact';   -- the searched collections hold at most 100,000 items: no estimate needed
+    ELSIF count IS DISTINCT FROM 'exact' THEN
         matched := libs.stac_planned_count(where_sql);
     END IF;
     IF count = 'exact' OR (count IS NULL AND matched < 100000) THEN
