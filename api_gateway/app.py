@@ -11,10 +11,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Mount
 
 from . import db, errors
+from .compression import IsalGZipMiddleware
 from .routes import MODULES, raster, tiles
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -46,7 +46,7 @@ def create_app() -> Starlette:
                                        *raster.EXPOSE_HEADERS]),
             Middleware(raster.TileFastPath),  # PNG tiles: straight to the raster worker (routes/raster.py)
             Middleware(tiles.TileFastPath),   # vector tiles: straight to api.features_tile (routes/tiles.py)
-            Middleware(GZipMiddleware, minimum_size=1024, compresslevel=5),
+            Middleware(IsalGZipMiddleware, minimum_size=1024),
         ],
         exception_handlers={
             errors.APIError: errors.api_error_handler,

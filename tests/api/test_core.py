@@ -48,6 +48,33 @@ def test_etag_and_conditional_get(http):
     assert again.status_code == 304
 
 
+def test_gzip_is_a_standard_stream_and_small_answers_stay_plain(services):
+    """The ISA-L gzip (api_gateway/compression.py) inflates with zlib to exactly the identity body; answers
+    under 1 KB and clients that do not accept gzip get identity."""
+    import gzip
+
+    import httpx
+
+    with httpx.Client(base_url=services.url) as client:
+        plain = client.get("/api/v2/", headers={"Accept-Encoding": "identity"})
+        packed = client.get("/api/v2/", headers={"Accept-Encoding": "gzip"})
+        small = client.get("/healthz", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers and len(plain.content) > 1024
+    assert packed.headers["content-encoding"] == "gzip" and "Accept-Encoding" in packed.headers["vary"]
+    assert gzip.decompress(_raw_bytes(services.url, "/api/v2/")) == plain.content
+    assert "content-encoding" not in small.headers
+
+
+def _raw_bytes(base: str, path: str) -> bytes:
+    """The gzip bytes of a response as sent (urllib does not inflate)."""
+    import urllib.request
+
+    req = urllib.request.Request(base + path, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req) as r:
+        assert r.headers["Content-Encoding"] == "gzip"
+        return r.read()
+
+
 def test_cors_and_gzip(http):
     r = http.get("/", headers={"Origin": "http://example.org", "Accept-Encoding": "gzip"})
     assert r.headers["access-control-allow-origin"] == "*"
