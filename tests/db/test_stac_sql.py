@@ -80,6 +80,31 @@ def test_url_encode_is_rfc3986_percent_encoding(db, value):
     assert db.execute("SELECT libs.url_encode(%s)", (value,)).fetchone()[0] == quote(value, safe="-._~")
 
 
+@pytest.mark.parametrize("item_assets", [None, {"data": {"type": "image/tiff", "roles": ["data"]}}])
+def test_search_hydrates_items_as_pgstac_get_item_does(db, item_assets):
+    """api.search hydrates stored items (one concatenation for scalar-only base items, key by key otherwise,
+    also where pgSTAC stored its deleted-key marker) to exactly what pgstac.get_item returns."""
+    cid = "hydrate-test"
+    db.execute("SET search_path = pgstac, public")
+    db.execute("DELETE FROM pgstac.collections WHERE id = %s", (cid,))
+    coll = {"id": cid, "description": "t", "stac_version": "1.0.0",   # an item without one stores a marker
+            **({"item_assets": item_assets} if item_assets else {})}
+    db.execute("SELECT pgstac.create_collection(%s::jsonb)", (json.dumps(coll),))
+    base = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}, "links": [],
+            "properties": {"datetime": "2024-01-01T00:00:00Z"}, "collection": cid}
+    shapes = [{"stac_version": "1.0.0", "assets": {"data": {"href": "x.tif", "type": "image/tiff", "roles": ["data"]}}},
+              {"stac_version": "1.0.0", "assets": {}}, {"assets": {"a": {"href": "y"}}},   # no stac_version: marker
+              {"stac_version": "1.1.0", "assets": {"data": {"href": "z"}}, "extra": [1, {"b": None}]}]
+    for i, shape in enumerate(shapes):
+        db.execute("SELECT pgstac.create_item(%s::jsonb)", (json.dumps({**base, "id": f"h{i}", **shape}),))
+    found = db.execute("SELECT api.search(%s::jsonb)", (json.dumps({"collections": [cid], "limit": 10}),)).fetchone()[0]
+    ours = {f["id"]: {k: v for k, v in f.items() if k != "links"} for f in found["features"]}
+    for i in range(len(shapes)):
+        theirs = db.execute("SELECT pgstac.get_item(%s, %s)", (f"h{i}", cid)).fetchone()[0]
+        assert ours[f"h{i}"] == {k: v for k, v in theirs.items() if k != "links"}
+    db.execute("DELETE FROM pgstac.collections WHERE id = %s", (cid,))
+
+
 def test_upgrade_from_the_first_release_leaves_no_ambiguous_overloads(db):
     """Earlier releases had libs.stac_item(jsonb) and libs.stac_collection(jsonb, text): the repeatable
     source drops them, so calls with fewer arguments never become ambiguous on an upgraded database."""

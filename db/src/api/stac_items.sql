@@ -141,6 +141,21 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     END;
 $$;
 
+CREATE OR REPLACE FUNCTION libs.stac_bases(ids text[])
+RETURNS TABLE (id text, base_item jsonb, scalars jsonb, has_containers boolean)
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+-- The base items of these collections, with their scalar members (not null) and whether any member is an
+-- object or array (then items hydrate key by key, libs.stac_hydrate).
+BEGIN
+    RETURN QUERY
+    SELECT c.id, c.base_item,
+           (SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}') FROM jsonb_each(c.base_item) e
+            WHERE jsonb_typeof(e.value) NOT IN ('object', 'array', 'null')),
+           jsonb_path_exists(c.base_item, 'strict $.* ? (@.type() == "object" || @.type() == "array")')
+    FROM pgstac.collections c WHERE c.id = ANY (ids);
+END
+$$;
+
 CREATE OR REPLACE FUNCTION libs.stac_search_links(res jsonb, path text, params jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 -- self/root and next/prev links; GET links repeat the request's query, POST links its body.
@@ -186,8 +201,15 @@ BEGIN
                                                     THEN pgstac.jsonb_fields(h.item, params -> 'fields') ELSE h.item END,
                                                params -> 'fields', root) ORDER BY n)
             FROM jsonb_array_elements(res -> 'features') WITH ORDINALITY AS s(f, n)
-            LEFT JOIN pgstac.collections c ON c.id = s.f ->> 'collection',
-            LATERAL (SELECT libs.stac_hydrate(s.f, c.base_item) AS item OFFSET 0) h), '[]'),  -- once per item
+            LEFT JOIN libs.stac_bases(ARRAY(SELECT DISTINCT e ->> 'collection'
+                                            FROM jsonb_array_elements(res -> 'features') e)) c
+                   ON c.id = s.f ->> 'collection',
+            -- once per item; a base item of scalars only (no item_assets) merges by one concatenation when the
+            -- stored item has no null and no deleted-key marker at its top level
+            LATERAL (SELECT CASE WHEN c.base_item IS NOT NULL AND NOT c.has_containers
+                                      AND NOT jsonb_path_exists(s.f, 'strict $.* ? (@ == null || @ == "𒍟※")')
+                                 THEN c.scalars || s.f
+                                 ELSE libs.stac_hydrate(s.f, c.base_item) END AS item OFFSET 0) h), '[]'),
         'links', libs.stac_search_links(res, path, params) || extra_links,
         'numberReturned', res -> 'numberReturned')
         || CASE WHEN res ? 'numberMatched' THEN jsonb_build_object('numberMatched', res -> 'numberMatched')
