@@ -105,6 +105,20 @@ def test_search_hydrates_items_as_pgstac_get_item_does(db, item_assets):
     db.execute("DELETE FROM pgstac.collections WHERE id = %s", (cid,))
 
 
+@pytest.mark.parametrize("stored, kept", [
+    ([], []), (None, []), ({"rel": "license"}, []),
+    ([{"rel": "self", "href": "old"}, {"rel": "license", "href": "l"}, {"href": "no rel"}, {"rel": "root"}],
+     [{"rel": "license", "href": "l"}])])
+def test_item_links_replace_ours_and_keep_the_others(db, stored, kept):
+    item = {"id": "a b", "collection": "c/d", **({"links": stored} if stored is not None else {})}
+    linked = db.execute("SELECT libs.stac_item_at(%s::jsonb, NULL, 'http://h/')", (json.dumps(item),)).fetchone()[0]
+    assert linked["links"] == [
+        {"rel": "self", "href": "http://h/collections/c%2Fd/items/a%20b", "type": "application/geo+json"},
+        {"rel": "parent", "href": "http://h/collections/c%2Fd", "type": "application/json"},
+        {"rel": "collection", "href": "http://h/collections/c%2Fd", "type": "application/json"},
+        {"rel": "root", "href": "http://h/", "type": "application/json"}, *kept]
+
+
 def test_upgrade_from_the_first_release_leaves_no_ambiguous_overloads(db):
     """Earlier releases had libs.stac_item(jsonb) and libs.stac_collection(jsonb, text): the repeatable
     source drops them, so calls with fewer arguments never become ambiguous on an upgraded database."""

@@ -93,6 +93,22 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN value ~ '^[A-Za-z0-9._~-]*$' THEN value ELSE libs.url_encode(value) END;
 $$;
 
+CREATE OR REPLACE FUNCTION libs.stac_item_linked(item jsonb, href text, root text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- An item with its links (self, parent, collection, root); href: its collection's URL. The links it was
+    -- stored with stay, except those of these rels. One expression, no sub-SELECT: PostgreSQL inlines it.
+    SELECT item || jsonb_build_object('links', jsonb_build_array(
+            jsonb_build_object('rel', 'self', 'type', 'application/geo+json',
+                               'href', href || '/items/' || libs.stac_path_part(item ->> 'id')),
+            jsonb_build_object('rel', 'parent', 'type', 'application/json', 'href', href),
+            jsonb_build_object('rel', 'collection', 'type', 'application/json', 'href', href),
+            jsonb_build_object('rel', 'root', 'type', 'application/json', 'href', root))
+        || CASE WHEN jsonb_typeof(item -> 'links') <> 'array' OR item -> 'links' = '[]' THEN '[]'::jsonb
+                ELSE jsonb_path_query_array(item -> 'links', 'strict $[*] ? (@.rel != "self" && @.rel != "parent"
+                                                                           && @.rel != "collection" && @.rel != "root")')
+           END);
+$$;
+
 CREATE OR REPLACE FUNCTION libs.stac_item_at(item jsonb, fields jsonb, root text) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     -- An item with links (self, parent, collection, root) under the base URL root; its stored links stay.
@@ -101,18 +117,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                      AND NOT coalesce(fields -> 'exclude' ? 'links', false)
                      AND (jsonb_array_length(coalesce(fields -> 'include', '[]')) = 0
                           OR fields -> 'include' ? 'links') THEN
-        item || jsonb_build_object('links', jsonb_build_array(
-            jsonb_build_object('rel', 'self', 'type', 'application/geo+json',
-                               'href', c.href || '/items/' || libs.stac_path_part(item ->> 'id')),
-            jsonb_build_object('rel', 'parent', 'type', 'application/json', 'href', c.href),
-            jsonb_build_object('rel', 'collection', 'type', 'application/json', 'href', c.href),
-            jsonb_build_object('rel', 'root', 'type', 'application/json', 'href', root))
-            || CASE WHEN coalesce(jsonb_array_length(CASE WHEN jsonb_typeof(item -> 'links') = 'array'
-                                                          THEN item -> 'links' END), 0) = 0 THEN '[]'::jsonb
-                    ELSE coalesce((SELECT jsonb_agg(l) FROM jsonb_array_elements(item -> 'links') l
-                                   WHERE l ->> 'rel' NOT IN ('self', 'parent', 'collection', 'root')), '[]') END)
-    ELSE item END
-    FROM (SELECT root || 'collections/' || libs.stac_path_part(item ->> 'collection') AS href) c;
+        libs.stac_item_linked(item, root || 'collections/' || libs.stac_path_part(item ->> 'collection'), root)
+    ELSE item END;
 $$;
 
 CREATE OR REPLACE FUNCTION libs.stac_item(item jsonb, fields jsonb DEFAULT NULL) RETURNS jsonb
@@ -141,17 +147,19 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     END;
 $$;
 
-CREATE OR REPLACE FUNCTION libs.stac_bases(ids text[])
-RETURNS TABLE (id text, base_item jsonb, scalars jsonb, has_containers boolean)
+DROP FUNCTION IF EXISTS libs.stac_bases(text[]);
+CREATE OR REPLACE FUNCTION libs.stac_bases(ids text[], root text)
+RETURNS TABLE (id text, base_item jsonb, scalars jsonb, has_containers boolean, href text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 -- The base items of these collections, with their scalar members (not null) and whether any member is an
--- object or array (then items hydrate key by key, libs.stac_hydrate).
+-- object or array (then items hydrate key by key, libs.stac_hydrate), and each collection's URL under root.
 BEGIN
     RETURN QUERY
     SELECT c.id, c.base_item,
            (SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}') FROM jsonb_each(c.base_item) e
             WHERE jsonb_typeof(e.value) NOT IN ('object', 'array', 'null')),
-           jsonb_path_exists(c.base_item, 'strict $.* ? (@.type() == "object" || @.type() == "array")')
+           jsonb_path_exists(c.base_item, 'strict $.* ? (@.type() == "object" || @.type() == "array")'),
+           root || 'collections/' || libs.stac_path_part(c.id)
     FROM pgstac.collections c WHERE c.id = ANY (ids);
 END
 $$;
@@ -197,12 +205,14 @@ BEGIN
     RETURN jsonb_build_object(
         'type', 'FeatureCollection',
         'features', coalesce((
-            SELECT jsonb_agg(libs.stac_item_at(CASE WHEN params ? 'fields'
-                                                    THEN pgstac.jsonb_fields(h.item, params -> 'fields') ELSE h.item END,
-                                               params -> 'fields', root) ORDER BY n)
+            SELECT jsonb_agg(CASE WHEN params ? 'fields'
+                                  THEN libs.stac_item_at(pgstac.jsonb_fields(h.item, params -> 'fields'),
+                                                         params -> 'fields', root)
+                                  WHEN s.f ? 'id' AND c.href IS NOT NULL THEN libs.stac_item_linked(h.item, c.href, root)
+                                  ELSE h.item END ORDER BY n)
             FROM jsonb_array_elements(res -> 'features') WITH ORDINALITY AS s(f, n)
             LEFT JOIN libs.stac_bases(ARRAY(SELECT DISTINCT e ->> 'collection'
-                                            FROM jsonb_array_elements(res -> 'features') e)) c
+                                            FROM jsonb_array_elements(res -> 'features') e), root) c
                    ON c.id = s.f ->> 'collection',
             -- once per item; a base item of scalars only (no item_assets) merges by one concatenation when the
             -- stored item has no null and no deleted-key marker at its top level
