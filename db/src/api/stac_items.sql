@@ -103,7 +103,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
             jsonb_build_object('rel', 'parent', 'type', 'application/json', 'href', href),
             jsonb_build_object('rel', 'collection', 'type', 'application/json', 'href', href),
             jsonb_build_object('rel', 'root', 'type', 'application/json', 'href', root))
-        || CASE WHEN jsonb_typeof(item -> 'links') <> 'array' OR item -> 'links' = '[]' THEN '[]'::jsonb
+        || CASE WHEN jsonb_typeof(item -> 'links') IS DISTINCT FROM 'array' OR item -> 'links' = '[]' THEN '[]'::jsonb
                 ELSE jsonb_path_query_array(item -> 'links', 'strict $[*] ? (@.rel != "self" && @.rel != "parent"
                                                                            && @.rel != "collection" && @.rel != "root")')
            END);
