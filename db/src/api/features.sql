@@ -120,11 +120,8 @@ COMMENT ON FUNCTION libs.features_where(text, jsonb, jsonb, boolean) IS
     'SQL WHERE clause over data.features for an items request (bbox, intersects, datetime, ids, ?queryable=value, '
     'filter).';
 
--- ORDER BY from sortby [{field, direction}], then id (libs.features_sort_keys, api/features_paging.sql).
-CREATE OR REPLACE FUNCTION libs.features_order_sql(sortby jsonb, kinds jsonb) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    SELECT libs.features_order_keys_sql(libs.features_sort_keys(sortby, kinds));
-$$;
+-- The ORDER BY of a page is libs.features_order_keys_sql(libs.features_sort_keys(...)) (api/features_paging.sql).
+DROP FUNCTION IF EXISTS libs.features_order_sql(jsonb, jsonb);
 
 -- The list builder of before features became STAC Items, superseded by libs.feature_stac (api/features_stac.sql).
 DROP FUNCTION IF EXISTS libs.feature_json(data.features, text[], text, text);
