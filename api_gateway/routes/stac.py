@@ -42,21 +42,30 @@ async def _json_body(request: Request) -> Any:
         raise BadRequest(f"the request body is not valid JSON: {e}") from None
 
 
-def _count_headers(body: str, count: str | None, token: bool) -> dict[str, str]:
-    """`Prefer: count=...` is answered with Content-Range: items first-last/total (PostgREST's way)."""
+def _count_headers(body: str, count: str | None, start: int | None) -> dict[str, str]:
+    """`Prefer: count=...` is answered with Content-Range: items first-last/total (PostgREST's way); start: the
+    position of the page's first item (None after a paging token: a keyset page does not know it)."""
     if count is None:
         return {}
     doc = json.loads(body)
     total = doc.get("numberMatched", "*")
     returned = int(doc.get("numberReturned", len(doc.get("features", []))))
-    span = f"0-{returned - 1}" if returned and not token else "*"
+    span = f"{start}-{start + returned - 1}" if returned and start is not None else "*"
     return {"Content-Range": f"items {span}/{total}", "Preference-Applied": f"count={count}"}
+
+
+def _page_start(search: dict[str, Any]) -> int | None:
+    """0, or the `offset=` of a features page; None when the page follows a token."""
+    if "token" in search:
+        return None
+    offset = str(search.get("query", {}).get("offset", "0"))
+    return int(offset) if offset.isdigit() else None
 
 
 async def _search(request: Request, sql: str, args: tuple[Any, ...], search: dict[str, Any]) -> Response:
     search["count"] = stac_params.prefer_count(request)
     body = await db.call(request, sql, (*args, Jsonb(search)))
-    headers = _count_headers(body, search["count"], "token" in search)
+    headers = _count_headers(body, search["count"], _page_start(search))
     return document(request, body, media_type=GEOJSON, headers=headers)
 
 

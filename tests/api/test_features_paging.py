@@ -276,3 +276,15 @@ def test_a_hybrid_collections_features_page_the_same_way(api: httpx.Client, db: 
     assert sum(walk(api, first), []) == expected_order(SCORES, "-score")
     back = follow(api, follow(api, first, "next"), "prev")
     assert back is not None and ids(back) == ids(first)
+
+
+def test_content_range_counts_from_the_offset(api: httpx.Client) -> None:
+    """Prefer: count=exact on an offset page: Content-Range starts at the offset; after a token (a keyset
+    page knows no position) the range is '*'."""
+    r = api.get(f"/collections/{CID}/items", params={"limit": 3, "offset": 4}, headers={"Prefer": "count=exact"})
+    total = r.json()["numberMatched"]
+    assert r.headers["content-range"] == f"items 4-6/{total}"
+    nxt = link(r.json(), "next")
+    assert nxt is not None
+    after = api.get(nxt["href"], headers={"Prefer": "count=exact"})
+    assert after.headers["content-range"] == f"items */{total}"
