@@ -1,9 +1,9 @@
 -- STAC API over pgSTAC: one page of an item search, built from pgSTAC's own pieces.
 -- pgstac.search's algorithm (pgstac.stac_search_to_where for the WHERE clause and CQL2, pgstac.sort_sqlorderby,
--- pgstac.get_token_record / get_token_filter for keyset paging, pgstac.content_nonhydrated for the rows), with
--- one direct query for the page instead of pgstac.search_rows' chunk-by-chunk loop and without its per-call
--- NOTICE chatter (a third of its time on pages of 10 to 1000); numberMatched is counted directly
--- (libs.stac_search_page) instead of through pgstac.where_stats' md5-keyed search_wheres bookkeeping.
+-- pgstac.get_token_record / get_token_filter for keyset paging, the rows as pgstac.content_nonhydrated builds
+-- them, written inline), with one direct query for the page instead of pgstac.search_rows' chunk-by-chunk loop
+-- and without its per-call NOTICE chatter (a third of its time on pages of 10 to 1000); numberMatched is counted
+-- in the same scan (libs.stac_search_page) instead of through pgstac.where_stats' search_wheres bookkeeping.
 
 DROP FUNCTION IF EXISTS libs.stac_search_page(jsonb);  -- the one-argument version of the first release
 
