@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_mvt import LeanClient  # noqa: E402  (one minimal HTTP client for both servers)
+from bench_mvt import LeanClient, free_port  # noqa: E402  (one minimal HTTP client for both servers)
 
 PEER_VENV = ROOT / ".local" / "bench" / "stac-fastapi-pgstac"
 OURS, TWIN = "bench-stac", "bench-stac-pypgstac"
@@ -72,12 +71,6 @@ def collection_doc(cid: str) -> dict:
             "license": "CC0-1.0", "links": [],
             "extent": {"spatial": {"bbox": [[-180, -80, 180, 80]]},
                        "temporal": {"interval": [["2020-01-01T00:00:00Z", "2023-12-31T23:59:59Z"]]}}}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
