@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import select
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from psycopg import AsyncConnection, sql
+import psycopg
+from psycopg import AsyncConnection, pq, sql
+from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -149,15 +153,94 @@ async def _call_unpipelined(context: tuple[str, str, str], query: sql.Composable
     return None if row is None else row[0]
 
 
-async def read(query: str, params: tuple[Any, ...]) -> Any:
-    """One read-only statement outside a transaction block, as stapi_anon (the role of every connection of
-    the `ReadPool`): one statement and one round trip, no BEGIN, context or COMMIT to run. Only for functions
-    that need no request context (no `request.base_url`: they build no links), e.g. a vector tile. Results
-    come in binary (a bytea as its bytes, not as hex text to decode)."""
+async def read_bytes(name: bytes, query: bytes, params: tuple[str | int, ...]) -> bytes | None:
+    """The one value (a bytea, e.g. a vector tile) of a read-only statement that needs no request context, as
+    stapi_anon (the role of every `ReadPool` connection): one round trip, no transaction block.
+
+    `query` is prepared once per connection under `name` (placeholders $1, $2, ...); `params` go as text. The
+    answer comes in binary (the bytea's own bytes) and is read at libpq level (`_next_result`): 0.2 ms less than
+    psycopg's asynchronous fetch for a 180 KB tile. A database error raises the psycopg error of its SQLSTATE,
+    like any other statement.
+    """
     async with read_pool().connection() as conn:
-        cur = await conn.execute(query, params, binary=True)
-        row = await cur.fetchone()
-    return None if row is None else row[0]
+        try:
+            result = await _run_prepared(conn, name, query, params)
+        except (pg_errors.InvalidSqlStatementName, pg_errors.FeatureNotSupported):
+            # DEALLOCATE ALL or DISCARD ALL dropped it, or a migration changed the result type of its plan
+            # ("cached plan must not change result type"): prepare it anew, once
+            _prepared.get(conn, set()).discard(name)
+            await _last_result(conn.pgconn, b"DEALLOCATE " + name)
+            result = await _run_prepared(conn, name, query, params)
+    return result.get_value(0, 0) if result.ntuples else None
+
+
+async def _run_prepared(conn: AsyncConnection, name: bytes, query: bytes,
+                        params: tuple[str | int, ...]) -> pq.abc.PGresult:
+    pgconn, prepared = conn.pgconn, _prepared.setdefault(conn, set())
+    if name not in prepared:
+        pgconn.send_prepare(name, query)
+        _check(await _last_result(pgconn))
+        prepared.add(name)
+    pgconn.send_query_prepared(name, [str(p).encode() for p in params], result_format=1)
+    return _check(await _last_result(pgconn))
+
+
+# The statements `read_bytes` prepared on each connection (a connection that closes leaves this map with it).
+_prepared: weakref.WeakKeyDictionary[AsyncConnection, set[bytes]] = weakref.WeakKeyDictionary()
+# Once an answer is arriving, how long (ms) to wait for its next piece without going back to the event loop.
+_SPIN_MS = 1
+
+
+def _check(result: pq.abc.PGresult) -> pq.abc.PGresult:
+    if result.status == pq.ExecStatus.FATAL_ERROR:
+        raise pg_errors.error_from_result(result, encoding="utf-8")
+    return result
+
+
+async def _last_result(pgconn: pq.abc.PGconn, command: bytes | None = None) -> pq.abc.PGresult:
+    """The result of the one statement sent on pgconn (or of `command`, sent here), read until libpq has no more
+    (the connection is idle again)."""
+    if command is not None:
+        pgconn.send_query(command)
+    while pgconn.flush():   # a few hundred bytes of query: sent at once, unless the socket is full
+        await _wait(pgconn.socket, write=True)
+    result = await _next_result(pgconn)
+    while (more := await _next_result(pgconn)) is not None:
+        result = more
+    if result is None:
+        raise psycopg.OperationalError("the database sent no result")
+    return result
+
+
+async def _next_result(pgconn: pq.abc.PGconn) -> pq.abc.PGresult | None:
+    """libpq's next result, waiting for its bytes without blocking the event loop while the database computes.
+
+    PostgreSQL sends nothing until the statement has run (its first bytes are the answer), then writes a large
+    value in 8 KB pieces within microseconds. psycopg waits for each piece on the event loop (a future and a
+    reader callback: some 30 us of Python each); here, once the answer is arriving, the next piece is waited for
+    with poll() for at most _SPIN_MS, and only a longer pause goes back to the event loop.
+    """
+    fd, arriving = pgconn.socket, False
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while True:
+        pgconn.consume_input()
+        if not pgconn.is_busy():
+            return pgconn.get_result()
+        if not (arriving and poller.poll(_SPIN_MS)):
+            await _wait(fd)
+            arriving = True
+
+
+async def _wait(fd: int, write: bool = False) -> None:
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    add, remove = (loop.add_writer, loop.remove_writer) if write else (loop.add_reader, loop.remove_reader)
+    add(fd, lambda: ready.done() or ready.set_result(None))
+    try:
+        await ready
+    finally:
+        remove(fd)
 
 
 def jsonb(value: Any) -> Jsonb:

@@ -81,7 +81,8 @@ async def vector_tile(request: Request) -> Response:
     return Response(body, status_code=status, headers={k.decode(): v.decode() for k, v in headers})
 
 
-TILE_SQL = "SELECT api.features_tile(%s, %s::int, %s::int, %s::int, %s::jsonb)"
+TILE_STATEMENT = b"stapi_features_tile"   # its name when prepared (`db.read_bytes`)
+TILE_SQL = b"SELECT api.features_tile($1, $2::int, $3::int, $4::int, $5::jsonb)"
 INT4_MAX = 2 ** 31 - 1
 Headers = list[tuple[bytes, bytes]]
 
@@ -89,10 +90,11 @@ Headers = list[tuple[bytes, bytes]]
 async def tile_answer(collection_id: str, tileset: str, z: int, x: int, y: int, query_string: str,
                       accept_encoding: str, if_none_match: str) -> tuple[int, Headers, bytes]:
     """A vector tile as (status, headers, body): 200 with the tile (gzipped when accepted), 204 when it is
-    empty, 304 when If-None-Match holds its ETag. One SQL statement, no transaction block (`db.read`)."""
+    empty, 304 when If-None-Match holds its ETag. One SQL statement, no transaction block (`db.read_bytes`)."""
     if max(z, x, y) > INT4_MAX:   # beyond every tile matrix, and beyond the SQL function's int arguments
         raise NotFound(f"tile {z}/{x}/{y} is outside the tile matrix set (z 0 to 24, x and y 0 to 2^z - 1)")
-    tile = await db.read(TILE_SQL, (collection_id, z, x, y, tile_query_json(query_string, tileset)))
+    tile = await db.read_bytes(TILE_STATEMENT, TILE_SQL,
+                               (collection_id, z, x, y, tile_query_json(query_string, tileset)))
     cache = (b"cache-control", f"public, max-age={config.CACHE_MAX_AGE}".encode())
     if not tile:
         # An empty tile: 204 No Content (MapLibre and OpenLayers draw nothing), cacheable like any tile.

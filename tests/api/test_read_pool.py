@@ -68,3 +68,67 @@ def test_a_failed_statement_keeps_the_pool_working_and_a_broken_connection_is_dr
 
     first, again, fresh, idle = asyncio.run(run())
     assert again == first and fresh != first and idle == 1
+
+
+def with_pool(database_url: str, body):
+    """Run `body()` (a coroutine function) with the gateway's pools open on the test database."""
+    async def run():
+        await db.open_pool(database_url)
+        try:
+            return await body()
+        finally:
+            await db.close_pool()
+    return asyncio.run(run())
+
+
+def test_read_bytes_returns_large_values_whole_and_null_as_none(database_url):
+    """A value of several MB arrives in many pieces (read at libpq level): every byte, in order."""
+    query = b"SELECT CASE WHEN $1::int = 0 THEN NULL ELSE decode(repeat(md5($1::text), $1::int), 'hex') END"
+
+    async def body():
+        return [await db.read_bytes(b"t_big", query, (n,)) for n in (200_000, 0, 3, 200_000)]
+
+    big, null, small, again = with_pool(database_url, body)
+    expected = bytes.fromhex(__import__("hashlib").md5(b"200000").hexdigest() * 200_000)
+    assert len(big) == 3_200_000 and big == expected and again == big
+    assert null is None and small == bytes.fromhex(__import__("hashlib").md5(b"3").hexdigest() * 3)
+
+
+def test_read_bytes_raises_the_error_of_its_sqlstate_and_the_connection_stays_usable(database_url):
+    async def body():
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            await db.read_bytes(b"t_div", b"SELECT int4send(1 / $1::int)", (0,))
+        with pytest.raises(psycopg.errors.UndefinedFunction):   # the PREPARE itself fails
+            await db.read_bytes(b"t_nofn", b"SELECT no_such_function($1)", (0,))
+        return await db.read_bytes(b"t_div", b"SELECT int4send(1 / $1::int)", (1,)), len(db.read_pool().idle)
+
+    value, idle = with_pool(database_url, body)
+    assert value == b"\x00\x00\x00\x01" and idle == 1
+
+
+def test_read_bytes_prepares_again_after_deallocate_all(database_url):
+    """DEALLOCATE ALL (or DISCARD ALL) on a pooled connection drops the prepared statement: it is prepared anew."""
+    async def body():
+        first = await db.read_bytes(b"t_pid", b"SELECT int4send(pg_backend_pid())", ())
+        async with db.read_pool().connection() as conn:
+            await conn.execute("DEALLOCATE ALL")
+        return first, await db.read_bytes(b"t_pid", b"SELECT int4send(pg_backend_pid())", ())
+
+    first, second = with_pool(database_url, body)
+    assert first == second   # the same (last returned) connection, its statement prepared again
+
+
+def test_a_cancelled_read_bytes_closes_its_connection(database_url):
+    """A read cancelled while the database computes (server shutdown, a timeout) leaves the connection
+    mid-statement: it is closed, never handed out again."""
+    async def body():
+        task = asyncio.create_task(db.read_bytes(b"t_sleep", b"SELECT int4send(1) FROM pg_sleep($1)", (5,)))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        idle = len(db.read_pool().idle)
+        return idle, await db.read_bytes(b"t_one", b"SELECT int4send(1)", ())
+
+    idle, value = with_pool(database_url, body)
+    assert idle == 0 and value == b"\x00\x00\x00\x01"

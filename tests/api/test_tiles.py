@@ -459,17 +459,18 @@ def test_fast_path_answers_tiles_and_passes_the_rest_down(database_url, fields):
 
 
 def test_pooled_reads_run_as_the_anonymous_role(database_url):
-    """db.read runs one statement outside a transaction block: as stapi_anon, every pooled connection's role."""
+    """db.read_bytes runs one statement outside a transaction block: as stapi_anon, every pooled connection's role."""
     import asyncio
 
     from api_gateway import db
 
-    async def run() -> tuple[str, str]:
+    async def run() -> tuple[bytes, bytes]:
         await db.open_pool(database_url)
         try:
-            return await db.read("SELECT current_user::text", ()), await db.read("SELECT session_user::text", ())
+            return (await db.read_bytes(b"t_current", b"SELECT convert_to(current_user::text, 'UTF8')", ()),
+                    await db.read_bytes(b"t_session", b"SELECT convert_to(session_user::text, 'UTF8')", ()))
         finally:
             await db.close_pool()
 
-    current, session = asyncio.run(run())
+    current, session = (value.decode() for value in asyncio.run(run()))
     assert current == "stapi_anon" and session != "stapi_anon"
