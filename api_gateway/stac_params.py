@@ -7,6 +7,8 @@ features side reads for its own parameters); ``method`` says which kind of pagin
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from typing import Any
 
@@ -23,26 +25,68 @@ POST_KEYS = {"bbox", "intersects", "datetime", "ids", "collections", "limit", "f
 
 
 def parse_intersects(value: Any) -> dict[str, Any] | None:
-    """A GeoJSON geometry object (GET: its JSON text)."""
+    """A GeoJSON geometry object (GET: its JSON text), checked for shape: a malformed one is a 400 saying where."""
     if value is None or value == "":
         return None
     geom = params.parse_json(value, "intersects") if isinstance(value, str) else value
     if not isinstance(geom, dict) or geom.get("type") not in GEOMETRY_TYPES:
         raise BadRequest("intersects must be a GeoJSON geometry object, e.g. "
                          '{"type": "Point", "coordinates": [7.1, 50.7]}')
-    if geom["type"] == "GeometryCollection":
-        if not isinstance(geom.get("geometries"), list):
-            raise BadRequest("intersects: a GeometryCollection needs a 'geometries' list")
-    elif not isinstance(geom.get("coordinates"), list):
-        raise BadRequest(f"intersects: a {geom['type']} needs a 'coordinates' array")
+    check_geometry(geom, "intersects")
     return geom
+
+
+# Nesting depth of 'coordinates' per type, and what each level needs (RFC 7946 section 3.1).
+_DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "Polygon": 2, "MultiPolygon": 3}
+
+
+def check_geometry(geom: Any, where: str) -> None:
+    """RFC 7946 shape of a geometry: positions of 2 or 3 finite numbers, lines of 2+ positions, linear rings
+    of 4+ positions whose last equals the first, GeometryCollection members that are geometries."""
+    if not isinstance(geom, dict) or geom.get("type") not in GEOMETRY_TYPES:
+        raise BadRequest(f"{where} is not a GeoJSON geometry (a type of {', '.join(sorted(GEOMETRY_TYPES))})")
+    kind = geom["type"]
+    if kind == "GeometryCollection":
+        members = geom.get("geometries")
+        if not isinstance(members, list):
+            raise BadRequest(f"{where}: a GeometryCollection needs a 'geometries' list")
+        for i, member in enumerate(members):
+            check_geometry(member, f"{where}.geometries[{i}]")
+        return
+    coords = geom.get("coordinates")
+    if not isinstance(coords, list):
+        raise BadRequest(f"{where}: a {kind} needs a 'coordinates' array")
+    _check_coordinates(coords, _DEPTH[kind], kind, f"{where}.coordinates")
+
+
+def _check_coordinates(coords: Any, depth: int, kind: str, where: str) -> None:
+    if not isinstance(coords, list):
+        raise BadRequest(f"{where} must be an array ({kind} coordinates are nested {_DEPTH[kind] + 1} deep)")
+    if depth == 0:
+        if coords == [] and kind == "Point":
+            return  # an empty point: matches nothing
+        if len(coords) not in (2, 3) or not all(
+                isinstance(n, (int, float)) and not isinstance(n, bool) and math.isfinite(n) for n in coords):
+            raise BadRequest(f"{where} must be a position of 2 or 3 numbers (longitude, latitude[, height]), "
+                             f"got {json.dumps(coords)[:80]}")
+        return
+    for i, part in enumerate(coords):
+        _check_coordinates(part, depth - 1, kind, f"{where}[{i}]")
+    line = kind in ("LineString", "MultiLineString") and depth == 1
+    ring = kind in ("Polygon", "MultiPolygon") and depth == 1
+    if line and len(coords) < 2:
+        raise BadRequest(f"{where}: a line needs at least 2 positions, got {len(coords)}")
+    if ring and (len(coords) < 4 or coords[0][:2] != coords[-1][:2]):
+        raise BadRequest(f"{where}: a linear ring needs at least 4 positions and must end where it starts "
+                         "(RFC 7946 3.1.6)")
 
 
 _INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 def parse_datetime(value: Any) -> str | None:
-    """STAC datetime: an RFC 3339 date-time with a time zone, or an interval 'a/b' ('..' or '' = open)."""
+    """STAC datetime: an RFC 3339 date-time with a time zone, or an interval 'a/b' ('..' or '' = open).
+    A date alone (1985-04-12) is a 400, as STAC API says (stac-api-validator checks it)."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -50,7 +94,8 @@ def parse_datetime(value: Any) -> str | None:
     for part in value.strip().split("/"):
         if part.strip() not in ("", "..") and not _INSTANT.match(part.strip()):
             raise BadRequest(f"datetime {part!r} is not an RFC 3339 date-time with a time zone "
-                             "(e.g. 2024-06-01T00:00:00Z); intervals are 'start/end', '..' for an open end")
+                             "(e.g. 2024-06-01T00:00:00Z; a whole day is 2024-06-01T00:00:00Z/2024-06-01T23:59:59Z); "
+                             "intervals are 'start/end', '..' for an open end")
     return params.parse_datetime(value)
 
 
@@ -151,8 +196,10 @@ def search_from_body(body: Any) -> dict[str, Any]:
     unknown = sorted(set(body) - POST_KEYS)
     if unknown:
         raise BadRequest(f"unknown search member(s): {', '.join(unknown)}; allowed: {', '.join(sorted(POST_KEYS))}")
-    if "bbox" in body and not isinstance(body["bbox"], list):
-        raise BadRequest("bbox must be an array of 4 or 6 numbers in a POST body")
+    bbox = body.get("bbox")
+    if bbox is not None and (not isinstance(bbox, list) or not all(
+            isinstance(n, (int, float)) and not isinstance(n, bool) for n in bbox)):
+        raise BadRequest(f"bbox must be an array of 4 or 6 numbers in a POST body, got {json.dumps(bbox)[:80]}")
     if "fields" in body and not isinstance(body["fields"], dict):
         raise BadRequest('fields must be an object: {"include": [...], "exclude": [...]}')
     if isinstance(body.get("limit"), bool) or not isinstance(body.get("limit", 1), (int, float, str)):

@@ -2,6 +2,7 @@
 -- `make migrate` applies these files in this order (psql users: \i db/src/manifest.sql).
 -- One file per resource per layer; keep each under ~400 lines.
 \ir libs/core.sql
+\ir libs/geometry.sql
 \ir libs/cql2.sql
 \ir libs/cql2_ops.sql
 \ir api/core.sql

@@ -109,7 +109,7 @@ BEGIN
         libs.features_datetime_sql(params ->> 'datetime'),
         CASE WHEN jsonb_typeof(params -> 'intersects') = 'object' THEN format(
             'public.st_intersects(geom, public.st_setsrid(public.st_geomfromgeojson(%L::text), 4326))',
-            params -> 'intersects') END,
+            libs.search_geometry(params -> 'intersects')) END,
         CASE WHEN jsonb_typeof(params -> 'ids') = 'array' THEN
             format('id = ANY(%L::text[])', ARRAY(SELECT jsonb_array_elements_text(params -> 'ids'))) END,
         libs.features_query_equals_sql(params -> 'query', kinds, libs.features_query_params()),

@@ -64,6 +64,8 @@ BEGIN
                'exclude', coalesce(params -> 'fields' -> 'exclude', '[]') - 'id' - 'collection')) ELSE '{}' END
         || CASE WHEN params ? 'bbox' AND NOT params ? 'intersects'
                 THEN jsonb_build_object('intersects', libs.stac_bbox_geometry(params -> 'bbox')) ELSE '{}' END
+        || CASE WHEN jsonb_typeof(params -> 'intersects') = 'object'
+                THEN jsonb_build_object('intersects', libs.search_geometry(params -> 'intersects')) ELSE '{}' END
         || CASE WHEN params ? 'filter' THEN jsonb_build_object('filter-lang', 'cql2-json',
                                                                'filter', libs.stac_cql2(params -> 'filter'))
                 ELSE '{}'::jsonb END);
