@@ -74,8 +74,9 @@ class NotFound(APIError):
         super().__init__(404, description)
 
 
-def error_response(status: int, description: str, code: str | None = None) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(status: int, description: str, code: str | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    headers = {**(headers or {}), **({"WWW-Authenticate": "Bearer"} if status == 401 else {})}
     return JSONResponse({"code": code or CODES.get(status, "Error"), "description": description},
                         status_code=status, headers=headers)
 
@@ -122,7 +123,10 @@ async def http_exception_handler(request: Request, exc: Exception) -> JSONRespon
     detail = getattr(exc, "detail", None) or CODES.get(status, "Error")
     if status == 404 and detail == "Not Found":
         detail = f"no such path: {request.url.path}"
-    return error_response(status, str(detail))
+    headers = getattr(exc, "headers", None) or {}  # Starlette's 405 carries Allow (RFC 9110 requires it): kept
+    if status == 405 and "Allow" in headers:
+        detail = f"{request.method} is not allowed on {request.url.path}; allowed: {headers['Allow']}"
+    return error_response(status, str(detail), headers=headers)
 
 
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:

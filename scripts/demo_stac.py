@@ -21,7 +21,7 @@ def collection() -> dict:
         "keywords": ["demo", "sentinel-2", "alps"], "license": "CC0-1.0",
         "extent": {"spatial": {"bbox": [[6.0, 45.5, 9.0, 47.0]]},
                    "temporal": {"interval": [["2024-06-01T10:00:00Z", "2024-06-26T10:00:00Z"]]}},
-        "summaries": {"platform": ["sentinel-2a", "sentinel-2b"], "eo:cloud_cover": {"minimum": 3, "maximum": 78}},
+        "summaries": {"platform": ["sentinel-2a", "sentinel-2b"], "eo:cloud_cover": {"min": 3, "max": 78}},
         "links": [],
     }
 

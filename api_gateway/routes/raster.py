@@ -257,14 +257,15 @@ async def register(request: Request) -> Response:
     except ValueError:
         raise BadRequest("the body must be JSON: {\"href\": \"/path/to/store.zarr\", ...}") from None
     try:
-        answer = await client().post(f"/cubes/{request.path_params['collection_id']}", json=body,
+        answer = await client().post(f"/cubes/{quote(request.path_params['collection_id'], safe='')}", json=body,
                                      timeout=httpx.Timeout(3600.0, connect=5.0))
     except httpx.HTTPError as e:
         raise APIError(502, f"the raster worker did not answer ({type(e).__name__})") from None
     if answer.status_code != 201:
         _relay_error(answer.status_code, answer.content)
     return Response(answer.content, status_code=201, media_type="application/json",
-                    headers={"Location": db.base_url(request) + f"collections/{request.path_params['collection_id']}"})
+                    headers={"Location": db.base_url(request) + "collections/"
+                             + quote(request.path_params["collection_id"], safe="")})
 
 
 TILES = "/collections/{collection_id}/tiles"

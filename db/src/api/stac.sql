@@ -176,7 +176,12 @@ BEGIN
         RAISE EXCEPTION 'limit must be positive and offset not negative' USING ERRCODE = '22023';
     END IF;
     PERFORM set_config('client_min_messages', 'warning', true);  -- pgSTAC's NOTICEs stay in the server
-    res := pgstac.collection_search(body);
+    BEGIN
+        res := pgstac.collection_search(body);
+    EXCEPTION WHEN syntax_error THEN  -- pgSTAC's q_to_tsquery: to_tsquery rejects what it built from q
+        RAISE EXCEPTION 'q is not a free-text query this server can read: %', SQLERRM USING ERRCODE = '22023',
+            HINT = 'use words, "quoted phrases", AND, OR, parentheses, +word and -word, separated by commas or spaces';
+    END;
     RETURN jsonb_build_object(
         'collections', coalesce((
             SELECT jsonb_agg(libs.stac_collection(c, coalesce(m.kind, 'stac'), NOT params ? 'fields') ORDER BY n)
