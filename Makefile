@@ -56,7 +56,7 @@ stop: ## stop what `make run` started (gateway, raster worker, local database)
 	@bash scripts/pg_local.sh stop $(PGDATA_DIR)
 	@echo "stop: stopped"
 
-e2e-deps: ## headless Chromium + MapLibre GL JS (in .local/e2e) for the browser test
+e2e-deps: ## headless Chromium, MapLibre GL JS and STAC Browser (in .local/e2e) for the browser tests
 	@bash scripts/e2e_deps.sh $(LOCAL)/e2e
 
 test: setup e2e-deps ## run the test suite (starts a throwaway database unless $$DATABASE_URL is set)

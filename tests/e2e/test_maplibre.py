@@ -80,11 +80,13 @@ def page_url(services, features, tmp_path_factory) -> Iterator[str]:
 
 
 class DevTools:
-    """Just enough of the Chrome DevTools protocol: evaluate JavaScript, take a screenshot."""
+    """Just enough of the Chrome DevTools protocol: evaluate JavaScript, take a screenshot; the events that
+    arrive meanwhile (console messages, network responses, once their domain is enabled) are kept in `events`."""
 
     def __init__(self, ws: ClientConnection):
         self.ws = ws
         self.next_id = 0
+        self.events: list[dict[str, Any]] = []
 
     def send(self, method: str, **params: Any) -> dict[str, Any]:
         self.next_id += 1
@@ -95,6 +97,8 @@ class DevTools:
                 if "error" in msg:
                     raise RuntimeError(f"{method}: {msg['error']}")
                 return dict(msg["result"])
+            if "method" in msg:
+                self.events.append(msg)
 
     def evaluate(self, expression: str) -> Any:
         return self.send("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")

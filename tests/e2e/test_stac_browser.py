@@ -1,0 +1,210 @@
+"""STAC Browser (radiantearth/stac-browser, built by `make e2e-deps`) in headless Chromium, pointed at our root.
+
+STAC Browser's files are served by a small static server on another origin than the API (so CORS is exercised),
+with `catalogUrl` set in its runtime config.js, in history mode (unknown paths answer index.html, as its docs ask
+of a host). The test opens what a user opens: the root catalog, a collection of each kind (STAC items, features,
+cube, hybrid), their items, an item, and a search; it asserts on what the page shows (titles, item ids), that no
+error banner is shown, that nothing was logged as an error to the console and that every request to our API
+succeeded.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import AUTH, ROOT, free_port
+from test_maplibre import DevTools, chrome  # noqa: F401  (chrome is a fixture)
+
+from scripts import telangana_s2
+
+SB_DIST = ROOT / ".local" / "e2e" / "stac-browser"
+STAC, FEATURES, CUBE, HYBRID = "sb-stac", "sb-features", "sb-cube", "sb-hybrid"
+TITLES = {STAC: "Browser scenes", FEATURES: "Browser parcels", CUBE: "Browser cube", HYBRID: "Browser hybrid"}
+WIDTH, HEIGHT = 1280, 1024
+EXTERNAL_SCHEMA_HOSTS = ("https://geojson.org/", "https://schemas.stacspec.org/")
+
+
+@pytest.fixture(scope="module")
+def collections(services) -> Iterator[dict[str, list[str]]]:
+    """One collection of each kind, made over HTTP; yields the ids of each collection's items."""
+    work = Path(tempfile.mkdtemp(prefix="sb-cube-"))
+    store = work / "s2.zarr"
+    parcels = telangana_s2.generate(store, pixel=2000.0)
+    with httpx.Client(base_url=services.url, headers=AUTH, timeout=120) as client:
+        for cid in TITLES:
+            client.delete(f"/collections/{cid}")
+        make_stac(client)
+        for cid in (FEATURES, HYBRID):
+            r = client.post(f"/collections/{cid}/features:upload", json={
+                "type": "FeatureCollection", "features": [p.feature() for p in parcels[:6]],
+                "collection": {"title": TITLES[cid], "description": f"{cid} field parcels"}})
+            assert r.status_code == 201, r.text
+        for cid in (CUBE, HYBRID):
+            r = client.post(f"/collections/{cid}/cube", json={"href": str(store), "crs": telangana_s2.CRS})
+            assert r.status_code == 201, r.text
+        r = client.patch(f"/collections/{CUBE}", json={"title": TITLES[CUBE]})
+        assert r.status_code in (200, 204), r.text
+        items = {cid: [f["id"] for f in client.get(f"/collections/{cid}/items", params={"limit": 3}).json()["features"]]
+                 for cid in TITLES}
+        yield items
+        for cid in TITLES:
+            client.delete(f"/collections/{cid}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def make_stac(client: httpx.Client) -> None:
+    r = client.post("/collections", json={
+        "id": STAC, "description": "scenes for STAC Browser", "license": "CC-BY-4.0", "title": TITLES[STAC],
+        "extent": {"spatial": {"bbox": [[10, 45, 11, 46]]},
+                   "temporal": {"interval": [["2024-01-01T00:00:00Z", None]]}}})
+    assert r.status_code == 201, r.text
+    items = [{"type": "Feature", "stac_version": "1.0.0", "id": f"sb-scene-{i}", "collection": STAC,
+              "geometry": {"type": "Point", "coordinates": [10 + i / 10, 45.5]}, "bbox": [10 + i / 10, 45.5] * 2,
+              "properties": {"datetime": f"2024-03-0{i + 1}T10:00:00Z", "eo:cloud_cover": 10 * i},
+              "assets": {"B04": {"href": f"https://example.org/{i}/B04.tif", "title": "Red band",
+                                 "type": "image/tiff; application=geotiff", "roles": ["data"]}}, "links": []}
+             for i in range(4)]
+    r = client.post(f"/collections/{STAC}/items", json={"type": "FeatureCollection", "features": items})
+    assert r.status_code == 201, r.text
+
+
+class SinglePageApp(http.server.SimpleHTTPRequestHandler):
+    """Static files; any other path is the app's index.html (history mode routes live in the URL path)."""
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        local = Path(self.translate_path(self.path))
+        if not local.is_file():
+            self.path = "/index.html"
+        return super().send_head()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser_url(services, tmp_path_factory) -> Iterator[str]:
+    if not (SB_DIST / "index.html").exists():
+        pytest.skip(f"STAC Browser is not built in {SB_DIST}: run `make e2e-deps`")
+    site = tmp_path_factory.mktemp("stac-browser") / "site"
+    shutil.copytree(SB_DIST, site)
+    config = {"catalogUrl": f"{services.url}/", "detectLocaleFromBrowser": False, "storeLocale": False,
+              "socialSharing": []}
+    (site / "config.js").write_text(f"window.STAC_BROWSER_CONFIG = {json.dumps(config)};\n")
+    handler = lambda *a: SinglePageApp(*a, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+class Page:
+    """A STAC Browser tab: open a path, wait for text, and what went wrong on the way (console, network)."""
+
+    def __init__(self, chrome: DevTools, origin: str, api: str):
+        self.chrome, self.origin, self.api = chrome, origin, api
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            chrome.send(f"{domain}.enable")
+        chrome.send("Emulation.setDeviceMetricsOverride", width=WIDTH, height=HEIGHT, deviceScaleFactor=1,
+                    mobile=False)
+
+    def open(self, path: str, *expected: str, timeout: float = 60) -> str:
+        self.chrome.events.clear()
+        self.chrome.send("Page.navigate", url=self.origin + path)
+        return self.wait_for(*expected, timeout=timeout)
+
+    def text(self) -> str:
+        return str(self.chrome.evaluate("document.body ? document.body.innerText : ''") or "")
+
+    def wait_for(self, *expected: str, timeout: float = 60) -> str:
+        """Until every expected text is on the page and no request to the API is in flight."""
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.text()
+            if all(e in text for e in expected) and not self.pending() and "Loading" not in text:
+                return text
+            time.sleep(0.25)
+        return text
+
+    def pending(self) -> set[str]:
+        sent, done = set(), set()
+        for e in self.chrome.events:
+            p = e.get("params", {})
+            if e["method"] == "Network.requestWillBeSent" and p["request"]["url"].startswith(self.api):
+                sent.add(p["requestId"])
+            elif e["method"] in ("Network.loadingFinished", "Network.loadingFailed"):
+                done.add(p["requestId"])
+        return sent - done
+
+    def problems(self) -> list[str]:
+        """Error banners, console errors, exceptions, and API requests that failed or answered >= 400."""
+        found = [f"banner: {t}" for t in json.loads(self.chrome.evaluate(
+            "JSON.stringify([...document.querySelectorAll('.alert-danger')].map(e => e.innerText))"))]
+        urls: dict[str, str] = {}
+        for e in self.chrome.events:
+            m, p = e["method"], e.get("params", {})
+            if m == "Network.requestWillBeSent":
+                urls[p["requestId"]] = p["request"]["url"]
+            elif m == "Network.responseReceived" and p["response"]["url"].startswith(self.api):
+                if p["response"]["status"] >= 400:
+                    found.append(f"HTTP {p['response']['status']}: {p['response']['url']}")
+            elif m == "Network.loadingFailed" and urls.get(p["requestId"], "").startswith(self.api):
+                found.append(f"failed ({p.get('errorText')}, {p.get('blockedReason') or p.get('corsErrorStatus')}): "
+                             f"{urls[p['requestId']]}")
+            elif m == "Runtime.exceptionThrown":
+                found.append(f"exception: {p['exceptionDetails'].get('exception', {}).get('description')}")
+            elif m == "Runtime.consoleAPICalled" and p["type"] in ("error", "assert"):
+                message = " ".join(str(a.get("value", a.get("description"))) for a in p["args"])
+                if not self.offline(message):
+                    found.append(f"console: {message}")
+            elif m == "Log.entryAdded" and p["entry"]["level"] == "error" and self.own(p["entry"]):
+                found.append(f"log: {p['entry']['text']} {p['entry'].get('url', '')}")
+        return found
+
+    @staticmethod
+    def offline(message: str) -> bool:
+        """STAC Browser resolving a queryable's `$ref` to a third-party schema (geojson.org, schemas.stacspec.org):
+        this machine has no internet, so the download fails; STAC Browser logs it and uses the schema as is."""
+        match = re.match(r"ResolverError: Error downloading (https://[^/]+/)\S*: Failed to fetch", message)
+        return bool(match) and match.group(1) in EXTERNAL_SCHEMA_HOSTS
+
+    def own(self, entry: dict[str, Any]) -> bool:
+        """A log entry about our API or the app itself (not a basemap tile the offline machine cannot fetch)."""
+        url = entry.get("url", "")
+        return not url or url.startswith(self.api) or url.startswith(self.origin)
+
+
+@pytest.fixture()
+def page(chrome, browser_url, services, collections) -> Page:  # noqa: F811
+    return Page(chrome, browser_url, services.url)
+
+
+def titles(services) -> dict[str, str]:
+    return {cid: httpx.get(f"{services.url}/collections/{cid}", timeout=30).json()["title"] for cid in TITLES}
+
+
+def test_root_catalog_lists_a_collection_of_each_kind(page, services):
+    shown = titles(services)
+    landing = httpx.get(f"{services.url}/", timeout=30).json()
+    text = page.open("/", landing["title"], *shown.values())
+    assert landing["title"] in text and all(title in text for title in shown.values()), text
+    assert page.problems() == []
+
+
+@pytest.mark.parametrize("cid", list(TITLES))
+def test_collection_page_shows_its_items(page, services, collections, cid):
+    title = titles(services)[cid]
+    text = page.open(f"/collections/{cid}", title, *collections[cid])
+    assert title in text and all(item_id in text for item_id in collections[cid]), text
+    assert page.problems() == []
