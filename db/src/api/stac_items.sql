@@ -201,6 +201,7 @@ DECLARE
     root text := libs.base_url();
 BEGIN
     PERFORM libs.stac_count_settings(params ->> 'count');
+    PERFORM libs.stac_check_sortby(params -> 'sortby', params -> 'collections');
     -- pgSTAC's pieces find the items (libs.stac_search_page); they come back dehydrated and are hydrated
     -- here, key by key (faster than pgstac.content_hydrate).
     res := libs.stac_search_page(libs.stac_pgstac_search(params), params ->> 'count');

@@ -1,0 +1,98 @@
+"""The same question gets the same kind of answer everywhere: sortby, datetime, queryable types,
+parameters that belong elsewhere, and exact integers in filters (STAC items and feature collections)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import AUTH
+
+STAC_A, STAC_B, FEAT = "consistency-stac-a", "consistency-stac-b", "consistency-features"
+
+
+def _item(cid: str, i: int, props: dict) -> dict:
+    return {"type": "Feature", "stac_version": "1.0.0", "id": f"{cid}-{i}", "collection": cid,
+            "geometry": {"type": "Point", "coordinates": [i, i]}, "bbox": [i, i, i, i],
+            "properties": {"datetime": f"2024-01-0{i + 1}T00:00:00Z", **props}, "assets": {}, "links": []}
+
+
+def _stac_collection(client: httpx.Client, cid: str, items: list[dict]) -> None:
+    client.delete(f"/collections/{cid}", headers=AUTH)
+    r = client.post("/collections", headers=AUTH, json={
+        "id": cid, "type": "Collection", "description": cid, "license": "CC0-1.0",
+        "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
+                   "temporal": {"interval": [["2024-01-01T00:00:00Z", None]]}}})
+    assert r.status_code == 201, r.text
+    r = client.post(f"/collections/{cid}/items", headers=AUTH, json={"type": "FeatureCollection", "features": items})
+    assert r.status_code == 201, r.text
+
+
+@pytest.fixture(scope="module")
+def loaded(services) -> None:
+    with httpx.Client(base_url=services.url, timeout=60) as client:
+        _stac_collection(client, STAC_A, [_item(STAC_A, i, {"cloud": 10 * (3 - i)}) for i in range(3)])
+        _stac_collection(client, STAC_B, [_item(STAC_B, i, {"snow": i}) for i in range(2)])
+        features = [{"type": "Feature", "id": f"f{i}", "geometry": {"type": "Point", "coordinates": [i, i]},
+                     "properties": {"name": f"n{i}", "datetime": f"2024-01-0{i + 1}T00:00:00Z",
+                                    "measure": [1.5e300, 2.5, -0.0][i], "count": [1, 2, 3][i],
+                                    "big": [9007199254740993, 9007199254740992, 1][i]}} for i in range(3)]
+        r = client.post(f"/collections/{FEAT}/features:upload", params={"force": "true"}, headers=AUTH,
+                        json={"type": "FeatureCollection", "features": features})
+        assert r.status_code == 201, r.text
+
+
+def _ids(r: httpx.Response) -> list[str]:
+    assert r.status_code == 200, r.text
+    return [f["id"] for f in r.json()["features"]]
+
+
+def _is_400(r: httpx.Response, *words: str) -> str:
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["code"] == "BadRequest" and all(w in body["description"] for w in words), body
+    return str(body["description"])
+
+
+# 1. sortby on an unknown field: a 400 everywhere, naming it and the sortable fields
+
+@pytest.mark.parametrize("how", ["search-get", "search-post", "items"])
+def test_unknown_sort_field_is_a_400_on_stac_items(http, loaded, how):
+    if how == "search-get":
+        r = http.get("/search", params={"collections": STAC_A, "sortby": "-nosuch"})
+    elif how == "search-post":
+        r = http.post("/search", json={"collections": [STAC_A], "sortby": [{"field": "properties.nosuch"}]})
+    else:
+        r = http.get(f"/collections/{STAC_A}/items", params={"sortby": "nosuch"})
+    text = _is_400(r, "nosuch", "sortable", "cloud", "datetime", "id")
+    assert "snow" not in text  # a property of another collection
+
+
+def test_unknown_sort_field_is_a_400_on_features_too(http, loaded):
+    _is_400(http.get(f"/collections/{FEAT}/items", params={"sortby": "nosuch"}), "nosuch")
+
+
+@pytest.mark.parametrize("field", ["id", "-datetime", "collection", "cloud", "-properties.cloud",
+                                   "start_datetime", "end_datetime"])
+def test_sortable_fields_still_sort(http, loaded, field):
+    r = http.get(f"/collections/{STAC_A}/items", params={"sortby": field})
+    assert len(_ids(r)) == 3
+    if "cloud" in field:
+        clouds = [f["properties"]["cloud"] for f in r.json()["features"]]
+        assert clouds == sorted(clouds, reverse=field.startswith("-"))
+
+
+def test_every_queryable_of_a_collection_is_sortable_but_geometry(http, loaded):
+    names = set(http.get(f"/collections/{STAC_A}/queryables").json()["properties"]) - {"geometry"}
+    assert {"id", "datetime", "cloud"} <= names
+    for name in names:
+        assert http.get(f"/collections/{STAC_A}/items", params={"sortby": name}).status_code == 200, name
+
+
+def test_multi_collection_search_sorts_by_a_property_of_either(http, loaded):
+    both = f"{STAC_A},{STAC_B}"
+    assert len(_ids(http.get("/search", params={"collections": both, "sortby": "-snow", "limit": 10}))) == 5
+    assert len(_ids(http.post("/search", json={"sortby": [{"field": "cloud", "direction": "desc"}],
+                                                "limit": 100}))) >= 5
+    _is_400(http.get("/search", params={"collections": both, "sortby": "nosuch"}), "nosuch")
+    _is_400(http.get("/search", params={"collections": STAC_B, "sortby": "cloud"}), "cloud")
