@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import db, openapi, params
+from .. import db, openapi, params, stac_params
 from ..errors import BadRequest
 from ..responses import document
 
@@ -23,12 +23,14 @@ UPLOAD_PARAMS = {"crs", "force", "datetime_property", "end_datetime_property"}
 
 
 def _filter_params(request: Request) -> dict[str, Any]:
-    """bbox, datetime and filter parsed; every raw query parameter under "query" (the SQL checks the rest)."""
+    """bbox, datetime and filter parsed as /items parses them (stac_params: a datetime needs a time zone);
+    every raw query parameter under "query" (the SQL checks the rest)."""
     q = request.query_params
     return {
         "bbox": params.parse_bbox(q.get("bbox")),
-        "datetime": params.parse_datetime(q.get("datetime")),
-        "filter": params.parse_filter(q.get("filter"), q.get("filter-lang"), q.get("filter-crs")),
+        "datetime": stac_params.parse_datetime(q.get("datetime")),
+        "filter": params.parse_filter(stac_params.normalize_cql2(q.get("filter")), q.get("filter-lang"),
+                                      q.get("filter-crs")),
         "query": dict(q.items()),
     }
 

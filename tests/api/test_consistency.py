@@ -96,3 +96,21 @@ def test_multi_collection_search_sorts_by_a_property_of_either(http, loaded):
                                                 "limit": 100}))) >= 5
     _is_400(http.get("/search", params={"collections": both, "sortby": "nosuch"}), "nosuch")
     _is_400(http.get("/search", params={"collections": STAC_B, "sortby": "cloud"}), "cloud")
+
+
+# 2. /aggregate reads datetime (and filter) exactly as /items does
+
+@pytest.mark.parametrize("value", ["2024-01-01", "2024-01-01T00:00:00", "2024-01-01/2024-01-02",
+                                   "2024-01-01T00:00:00/..", "2024-13-01T00:00:00Z"])
+def test_aggregate_refuses_the_datetimes_items_refuses(http, loaded, value):
+    items = http.get(f"/collections/{FEAT}/items", params={"datetime": value})
+    agg = http.get(f"/collections/{FEAT}/aggregate", params={"datetime": value, "metrics": "count"})
+    assert _is_400(agg, value.split("/")[0]) == _is_400(items, value.split("/")[0])
+
+
+def test_aggregate_and_items_agree_on_valid_datetimes(http, loaded):
+    for value in ("2024-01-02T00:00:00Z", "2024-01-02T00:00:00+00:00/..", "../2024-01-01T12:00:00Z"):
+        items = http.get(f"/collections/{FEAT}/items", params={"datetime": value}).json()["numberMatched"]
+        agg = http.get(f"/collections/{FEAT}/aggregate", params={"datetime": value, "metrics": "count"})
+        assert agg.status_code == 200, agg.text
+        assert agg.json()["numberMatched"] == items
