@@ -11,7 +11,7 @@ PGDATA_DIR := $(LOCAL)/pgdata
 LOCAL_DATABASE_URL := postgresql://postgres@127.0.0.1:$(PGPORT)/stapi
 export STAPI_DATA_DIR ?= $(CURDIR)/$(LOCAL)/data
 
-.PHONY: help setup system-deps venv db migrate demo run stop test conformance bench clean e2e-deps cubes-gc
+.PHONY: help setup system-deps venv db migrate demo run stop test conformance fuzz bench clean e2e-deps cubes-gc
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -64,6 +64,10 @@ test: setup e2e-deps ## run the test suite (starts a throwaway database unless $
 
 conformance: setup ## run stac-api-validator against a throwaway server
 	@$(PY) -m pytest tests/e2e -k validator $(PYTEST_ARGS)
+
+fuzz: setup ## longer schemathesis run (STAPI_FUZZ_EXAMPLES per operation, a random seed) against a throwaway server
+	@STAPI_FUZZ_EXAMPLES=$${STAPI_FUZZ_EXAMPLES:-50} STAPI_FUZZ_SEED=$${STAPI_FUZZ_SEED:-$$RANDOM} \
+	  $(PY) -m pytest tests/e2e/test_openapi_conformance.py -k generated $(PYTEST_ARGS)
 
 bench: demo ## run the benchmarks in bench/ (prints figures; never part of `make test`)
 	@DATABASE_URL=$${DATABASE_URL:-$(LOCAL_DATABASE_URL)} $(PY) bench/run_all.py

@@ -110,6 +110,9 @@ async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
 
 async def db_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, psycopg.Error)
+    if exc.sqlstate is None and isinstance(exc, psycopg.DataError):
+        # raised by psycopg before the query is sent: a path, parameter or body holds a NUL character
+        return error_response(400, f"the request holds a value PostgreSQL cannot take: {exc}")
     status = status_for_sqlstate(exc.sqlstate)
     if status >= 500:
         log.exception("database error on %s %s", request.method, request.url.path, exc_info=exc)

@@ -36,35 +36,58 @@ def build(base_url: str, modules: list[Any]) -> dict[str, Any]:
             "responses": {
                 name: {"description": name,
                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-                for name in ("BadRequest", "NotFound", "Unauthorized", "Conflict")
+                for name in ("BadRequest", "NotFound", "Unauthorized", "Conflict", "PayloadTooLarge")
             },
         },
     }
 
 
+_LIST = {"schema": {"type": "array", "items": {"type": "string"}}, "style": "form", "explode": False}
+_NATURAL = {"type": "integer", "minimum": 0}
+# Query and path parameters by name: their schema (a string when not named here) and serialization.
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "limit": {"schema": {"type": "integer", "minimum": 1}},   # above the server's maximum: clamped (OGC)
+    "offset": {"schema": _NATURAL},
+    "bbox": {"schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+             "style": "form", "explode": False},
+    "z": {"schema": _NATURAL}, "x": {"schema": _NATURAL}, "y": {"schema": _NATURAL},
+    "filter-lang": {"schema": {"type": "string", "enum": ["cql2-text", "cql2-json"]}},
+    "force": {"schema": {"type": "boolean"}},
+    **{name: _LIST for name in ("collections", "ids", "fields", "sortby", "properties", "layers")},
+}
+PATH_PARAMETERS = {"z", "x", "y", "tileMatrixSetId"}
+
+
+def parameter(name: str) -> dict[str, Any]:
+    in_path = name.endswith("Id") or name in PATH_PARAMETERS
+    return {"name": name, "in": "path" if in_path else "query", "required": in_path, "schema": {"type": "string"},
+            **PARAMETERS.get(name, {})}
+
+
 def op(summary: str, tag: str, *, params: list[str] | None = None, body: bool = False, write: bool = False,
-       media: str = "application/json", extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A compact operation object: a summary, named parameters, the usual error responses."""
+       media: str = "application/json", extra: dict[str, Any] | None = None, status: int = 200
+       ) -> dict[str, Any]:
+    """A compact operation object: a summary, named parameters, the usual error responses. `status`: the
+    success status (201 Created, 204 No Content); writes may also answer 401, 409 and 413."""
+    ok = {"description": "No Content"} if status == 204 else {"description": "OK", "content": {media: {}}}
     operation: dict[str, Any] = {
         "summary": summary,
         "tags": [tag],
         "responses": {
-            "200": {"description": "OK", "content": {media: {}}},
+            str(status): ok,
             "400": {"$ref": "#/components/responses/BadRequest"},
             "404": {"$ref": "#/components/responses/NotFound"},
         },
     }
     if params:
-        operation["parameters"] = [
-            {"name": p, "in": "path" if p.endswith("Id") or p in ("z", "x", "y", "tileMatrixSetId") else "query",
-             "required": p.endswith("Id") or p in ("z", "x", "y", "tileMatrixSetId"),
-             "schema": {"type": "string"}} for p in params
-        ]
+        operation["parameters"] = [parameter(p) for p in params]
     if body:
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {}}}}
+        operation["requestBody"] = {"required": True,
+                                    "content": {"application/json": {"schema": {"type": "object"}}}}
     if write:
         operation["security"] = [{"bearerAuth": []}]
-        operation["responses"]["401"] = {"$ref": "#/components/responses/Unauthorized"}
+        operation["responses"].update({code: {"$ref": f"#/components/responses/{name}"} for code, name in
+                                       (("401", "Unauthorized"), ("409", "Conflict"), ("413", "PayloadTooLarge"))})
     if extra:
         operation.update(extra)
     return operation

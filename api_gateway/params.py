@@ -135,12 +135,12 @@ def parse_filter(value: str | dict[str, Any] | None, lang: str | None = None,
     """
     import cql2  # imported here: a compiled module, only needed by routes that filter
 
-    if value is None or value == "" or value == {}:
-        return None
     if crs and crs not in CRS84:
         raise BadRequest(f"filter-crs {crs!r} is not supported; use http://www.opengis.net/def/crs/OGC/1.3/CRS84")
     if lang not in (None, "", "cql2-text", "cql2-json"):
         raise BadRequest(f"filter-lang {lang!r} is not supported; use cql2-text or cql2-json")
+    if value is None or value == "" or value == {}:
+        return None
     try:
         if isinstance(value, dict):
             expr = cql2.Expr(value)
@@ -155,7 +155,22 @@ def parse_filter(value: str | dict[str, Any] | None, lang: str | None = None,
             _validate_cql2(json.dumps(out, sort_keys=True))
     except Exception as e:  # cql2 raises a bare Exception for JSON that matches no CQL2 expression
         raise BadRequest(f"filter is not valid CQL2: {str(e).strip()}") from None
+    _check_condition(out)
     return out
+
+
+def _check_condition(node: Any) -> None:
+    """Where CQL2 needs a condition (the filter, the arguments of and/or/not), a bare property or value is no
+    condition, though cql2-text parses `filter=abc` and `abc AND x=1` (pgSTAC would put `abc` in SQL as is)."""
+    if isinstance(node, bool):
+        return
+    if isinstance(node, dict) and isinstance(node.get("op"), str):
+        if node["op"].lower() in ("and", "or", "not"):
+            for arg in node.get("args") or []:
+                _check_condition(arg)
+        return
+    raise BadRequest(f"filter is not valid CQL2: {json.dumps(node)[:100]} is not a condition; "
+                     "compare it with something (for example: abc = true, abc IS NULL)")
 
 
 @functools.lru_cache(maxsize=4096)

@@ -29,7 +29,7 @@ def parse_intersects(value: Any) -> dict[str, Any] | None:
     if value is None or value == "":
         return None
     geom = params.parse_json(value, "intersects") if isinstance(value, str) else value
-    if not isinstance(geom, dict) or geom.get("type") not in GEOMETRY_TYPES:
+    if not isinstance(geom, dict) or not isinstance(geom.get("type"), str) or geom["type"] not in GEOMETRY_TYPES:
         raise BadRequest("intersects must be a GeoJSON geometry object, e.g. "
                          '{"type": "Point", "coordinates": [7.1, 50.7]}')
     check_geometry(geom, "intersects")
@@ -43,7 +43,7 @@ _DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "P
 def check_geometry(geom: Any, where: str) -> None:
     """RFC 7946 shape of a geometry: positions of 2 or 3 finite numbers, lines of 2+ positions, linear rings
     of 4+ positions whose last equals the first, GeometryCollection members that are geometries."""
-    if not isinstance(geom, dict) or geom.get("type") not in GEOMETRY_TYPES:
+    if not isinstance(geom, dict) or not isinstance(geom.get("type"), str) or geom["type"] not in GEOMETRY_TYPES:
         raise BadRequest(f"{where} is not a GeoJSON geometry (a type of {', '.join(sorted(GEOMETRY_TYPES))})")
     kind = geom["type"]
     if kind == "GeometryCollection":

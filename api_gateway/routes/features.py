@@ -78,5 +78,5 @@ OPENAPI: dict[str, Any] = {
         "post": openapi.op("Create (force=true: replace) a feature collection from a GeoJSON FeatureCollection, "
                            "in one transaction; crs=EPSG:n (or the body's crs member) is the source CRS",
                            "Features", params=["collectionId", "crs", "force", "datetime_property"],
-                           body=True, write=True)},
+                           body=True, write=True, status=201)},
 }

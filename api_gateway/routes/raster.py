@@ -288,5 +288,5 @@ OPENAPI: dict[str, Any] = {
     "/collections/{collectionId}/cube": {"post": openapi.op(
         "Register a Zarr store at a server path or http(s) URL as this collection's DataCube "
         "(body: href, layers, force ...)",
-        "DataCubes", params=["collectionId"], body=True, write=True)},
+        "DataCubes", params=["collectionId"], body=True, write=True, status=201)},
 }

@@ -195,27 +195,36 @@ routes: list[BaseRoute] = [
 SEARCH_PARAMS = ["bbox", "intersects", "datetime", "ids", "collections", "limit", "filter", "filter-lang",
                  "filter-crs", "sortby", "fields", "token"]
 ITEM = ["collectionId", "itemId"]
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+SEARCH_BODY = {"type": "object", "properties": {  # null stands for an absent member
+    name: {**schema, "nullable": True} for name, schema in {
+        "bbox": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+        "intersects": {"type": "object", "required": ["type"]}, "datetime": {"type": "string"}, "ids": _STRINGS,
+        "collections": _STRINGS, "limit": {"type": "integer", "minimum": 1},
+        "filter-lang": {"type": "string", "enum": ["cql2-json", "cql2-text"]}, "filter-crs": {"type": "string"},
+        "token": {"type": "string"}}.items()}}
 _op = openapi.op
 OPENAPI: dict[str, Any] = {
     "/search": {
         "get": _op("STAC item search", "STAC", params=SEARCH_PARAMS, media=GEOJSON),
         "post": _op("STAC item search (the body is the search; next/prev links are POST links)", "STAC",
-                    body=True, media=GEOJSON),
+                    body=True, media=GEOJSON, extra={"requestBody": {"required": True, "content": {
+                        "application/json": {"schema": SEARCH_BODY}}}}),
     },
     "/queryables": {"get": _op("Queryables for /search filters (JSON Schema)", "STAC", media=SCHEMA_JSON)},
     "/collections": {
         "get": _op("Collections of every kind (collection search: bbox, datetime, q, filter, sortby, fields)",
                    "STAC", params=["bbox", "datetime", "q", "filter", "filter-lang", "sortby", "fields", "limit",
                                    "offset"], media=JSON),
-        "post": _op("Create a STAC collection", "STAC", body=True, write=True),
+        "post": _op("Create a STAC collection", "STAC", body=True, write=True, status=201),
     },
     "/collections/{collectionId}": {
         "get": _op("A collection", "STAC", params=["collectionId"]),
-        "put": _op("Replace a collection (204)", "STAC", params=["collectionId"], body=True, write=True),
+        "put": _op("Replace a collection (204)", "STAC", params=["collectionId"], body=True, write=True, status=204),
         "patch": _op("Merge-patch a collection (RFC 7396; 204)", "STAC", params=["collectionId"], body=True,
-                     write=True),
+                     write=True, status=204),
         "delete": _op("Delete a collection and everything in it (204)", "STAC", params=["collectionId"],
-                      write=True),
+                      write=True, status=204),
     },
     "/collections/{collectionId}/queryables": {
         "get": _op("Queryables of a collection (JSON Schema)", "STAC", params=["collectionId"], media=SCHEMA_JSON),
@@ -229,12 +238,12 @@ OPENAPI: dict[str, Any] = {
                    "next/prev links, whose token names the last/first feature; offset=n is accepted too)", "STAC",
                    params=["collectionId", *SEARCH_PARAMS, "offset"], media=GEOJSON),
         "post": _op("Add an item or an ItemCollection (201)", "STAC", params=["collectionId"], body=True,
-                    write=True, media=GEOJSON),
+                    write=True, media=GEOJSON, status=201),
     },
     "/collections/{collectionId}/items/{itemId}": {
         "get": _op("An item", "STAC", params=ITEM, media=GEOJSON),
-        "put": _op("Replace an item (204)", "STAC", params=ITEM, body=True, write=True),
-        "patch": _op("Merge-patch an item (RFC 7396; 204)", "STAC", params=ITEM, body=True, write=True),
-        "delete": _op("Delete an item (204; idempotent)", "STAC", params=ITEM, write=True),
+        "put": _op("Replace an item (204)", "STAC", params=ITEM, body=True, write=True, status=204),
+        "patch": _op("Merge-patch an item (RFC 7396; 204)", "STAC", params=ITEM, body=True, write=True, status=204),
+        "delete": _op("Delete an item (204; idempotent)", "STAC", params=ITEM, write=True, status=204),
     },
 }

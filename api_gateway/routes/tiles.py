@@ -225,11 +225,13 @@ OPENAPI: dict[str, Any] = {
         params=["collectionId", "tilesetId", *_TILE_QUERY])},
     "/collections/{collectionId}/tiles/{tilesetId}/{z}/{x}/{y}": {"get": openapi.op(
         "A Mapbox vector tile (y may end in .mvt or .pbf); 204 when the tile is empty", "Tiles",
-        params=["collectionId", "tilesetId", "z", "x", "y", *_TILE_QUERY], media=MVT,
-        extra={"responses": {"200": {"description": "MVT", "content": {MVT: {}}},
+        media=MVT, extra={"responses": {"200": {"description": "MVT", "content": {MVT: {}}},
                              "204": {"description": "empty tile"},
                              "400": {"$ref": "#/components/responses/BadRequest"},
-                             "404": {"$ref": "#/components/responses/NotFound"}}})},
+                             "404": {"$ref": "#/components/responses/NotFound"}},
+               "parameters": [openapi.parameter(p) for p in ("collectionId", "tilesetId", "z", "x")]
+               + [{**openapi.parameter("y"), "schema": {"type": "string", "pattern": r"^[0-9]+(\.mvt|\.pbf)?$"}}]
+               + [openapi.parameter(p) for p in _TILE_QUERY]})},
     "/collections/{collectionId}/styles/{styleId}": {"get": openapi.op(
         "MapLibre GL style of a collection (styleId: default)", "Tiles", params=["collectionId", "styleId"],
         media=STYLE)},

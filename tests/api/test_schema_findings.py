@@ -44,3 +44,62 @@ def test_cube_registration_with_an_odd_collection_id_is_4xx(http):
     """The id went into the raster worker's URL unquoted: a control character made httpx raise (500)."""
     r = http.post("/collections/d%0Cy%20z/cube", json={}, headers=AUTH)
     assert r.status_code == 400 and "href" in r.json()["description"]
+
+
+@pytest.mark.parametrize("path", ["/collections/%00", "/collections/a%00b/items", "/api/v2/collections/x/items/%00"])
+def test_nul_character_in_the_path_is_400(http, path):
+    """psycopg refuses text holding NUL before sending the query (a DataError without SQLSTATE): was a 500."""
+    r = http.get(path)
+    assert r.status_code == 400 and "NUL" in r.json()["description"]
+
+
+@pytest.mark.parametrize("method, path", [("POST", "/collections"), ("PUT", "/collections/x"),
+                                          ("POST", "/collections/x/bulk_items"), ("PATCH", "/collections/x/items/y")])
+def test_nul_character_in_a_write_body_is_400(http, method, path):
+    r = http.request(method, path, content=b"\x00", headers={**AUTH, "content-type": "application/json"})
+    assert r.status_code == 400, r.text
+
+
+@pytest.mark.parametrize("expr", ["abc", "abc AND id='x'", "NOT abc", "id='x' OR (abc)", "5", "'text'"])
+def test_filter_that_is_no_condition_is_400(http, expr):
+    """cql2-text parses a bare property where a condition belongs; pgSTAC put it into SQL as a column: 500."""
+    for path in ("/search", "/collections/demo-stac/items"):
+        r = http.get(path, params={"filter": expr})
+        assert r.status_code in (400, 404), r.text
+        if r.status_code == 400:
+            assert "not a condition" in r.json()["description"] or "not valid CQL2" in r.json()["description"]
+    r = http.post("/search", json={"filter": {"op": "and", "args": [{"property": "abc"}, True]}})
+    assert r.status_code == 400 and "not valid CQL2" in r.json()["description"]  # cql2-json: the JSON Schema
+
+
+def test_conditions_still_pass(http):
+    for expr in ("id='x' AND NOT (id='y')", "TRUE", "id IN ('a','b') OR id IS NULL"):
+        assert http.get("/search", params={"filter": expr}).status_code == 200, expr
+
+
+@pytest.mark.parametrize("path", ["/search", "/collections", "/collections/demo-stac/items"])
+def test_unsupported_filter_lang_is_400_even_without_a_filter(http, path):
+    r = http.get(path, params={"filter-lang": "AAA"})
+    assert r.status_code in (400, 404) and (r.status_code == 404 or "filter-lang" in r.json()["description"])
+
+
+@pytest.mark.parametrize("geometry", [{"type": ["Point"]}, {"type": {"a": 1}}, {"type": "GeometryCollection",
+                                                                                "geometries": [{"type": [1]}]}])
+def test_intersects_with_a_type_that_is_no_string_is_400(http, geometry):
+    """`type in GEOMETRY_TYPES` raised TypeError for a list: a 500."""
+    r = http.post("/search", json={"intersects": geometry})
+    assert r.status_code == 400 and "GeoJSON geometry" in r.json()["description"]
+
+
+def test_openapi_document_declares_types_and_statuses(http):
+    """What schemathesis checks answers against: typed parameters, 201/204 for writes, 409/413 for conflicts."""
+    paths = http.get("/api").json()["paths"]
+    limit = next(p for p in paths["/search"]["get"]["parameters"] if p["name"] == "limit")
+    bbox = next(p for p in paths["/search"]["get"]["parameters"] if p["name"] == "bbox")
+    assert limit["schema"]["type"] == "integer" and bbox["schema"]["type"] == "array" and bbox["explode"] is False
+    assert set(paths["/collections"]["post"]["responses"]) >= {"201", "400", "401", "409", "413"}
+    for method in ("put", "patch", "delete"):
+        assert "204" in paths["/collections/{collectionId}/items/{itemId}"][method]["responses"]
+    y = next(p for p in paths["/collections/{collectionId}/tiles/{tilesetId}/{z}/{x}/{y}"]["get"]["parameters"]
+             if p["name"] == "y")
+    assert y["schema"]["pattern"].startswith("^[0-9]+")
