@@ -148,7 +148,7 @@ def parse_filter(value: str | dict[str, Any] | None, lang: str | None = None,
             expr = cql2.parse_json(value)
         else:
             expr = cql2.parse_text(value)
-        out: dict[str, Any] = expr.to_json()
+        out: dict[str, Any] = unwrap_lone_and_or(expr.to_json())
         if not isinstance(value, str) or lang == "cql2-json" or value.lstrip().startswith("{"):
             # cql2-text that parsed is well-formed by construction (the grammar admits nothing else);
             # JSON input can still be shaped wrong ({"op": "=", "args": [1]}), so only it is validated.
@@ -171,6 +171,19 @@ def _check_condition(node: Any) -> None:
         return
     raise BadRequest(f"filter is not valid CQL2: {json.dumps(node)[:100]} is not a condition; "
                      "compare it with something (for example: abc = true, abc IS NULL)")
+
+
+def unwrap_lone_and_or(node: Any) -> Any:
+    """`{"op": "and"|"or", "args": [x]}` -> x, at any depth. The CQL2 schema asks for two or more args, but STAC
+    Browser wraps even a single filter in an `and` (its "match all filters" over a list of one): it means x."""
+    if isinstance(node, list):
+        return [unwrap_lone_and_or(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    args = node.get("args")
+    if str(node.get("op", "")).lower() in ("and", "or") and isinstance(args, list) and len(args) == 1:
+        return unwrap_lone_and_or(args[0])
+    return {k: unwrap_lone_and_or(v) for k, v in node.items()}
 
 
 @functools.lru_cache(maxsize=4096)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -195,6 +197,26 @@ def test_filter_text_and_json_in_post(http, loaded):
     crs = http.get("/search", params={"collections": loaded, "filter": "cloud < 10",
                                       "filter-crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"})
     assert crs.status_code == 200 and len(ids(crs.json())) == 3
+
+
+def test_filter_and_or_with_one_argument_means_that_argument(http, loaded):
+    """STAC Browser sends its "match all filters" list as an `and` even when it holds one filter (the CQL2 schema
+    asks for two or more args): accepted, in POST and GET /search and in the items of a collection."""
+    one = {"op": "<", "args": [{"property": "cloud"}, 10]}
+    expected = ids(http.post("/search", json={"collections": [loaded], "limit": 50, "filter": one}).json())
+    assert len(expected) == 3
+    for op in ("and", "or"):
+        wrapped = {"op": op, "args": [{"op": "and", "args": [one]}]}
+        post = http.post("/search", json={"collections": [loaded], "limit": 50, "filter-lang": "cql2-json",
+                                          "filter": wrapped})
+        assert post.status_code == 200 and ids(post.json()) == expected, post.text
+        get = http.get("/search", params={"collections": loaded, "limit": 50, "filter-lang": "cql2-json",
+                                          "filter": json.dumps(wrapped)})
+        assert get.status_code == 200 and ids(get.json()) == expected, get.text
+        items = http.get(f"/collections/{loaded}/items", params={"limit": 50, "filter": json.dumps(wrapped)})
+        assert items.status_code == 200 and sorted(ids(items.json())) == sorted(expected), items.text
+    empty = http.post("/search", json={"collections": [loaded], "filter": {"op": "and", "args": []}})
+    assert empty.status_code == 400 and "CQL2" in empty.json()["description"]
 
 
 @pytest.mark.parametrize("direction", ["asc", "desc"])

@@ -71,7 +71,7 @@ def make_stac(client: httpx.Client) -> None:
     assert r.status_code == 201, r.text
     items = [{"type": "Feature", "stac_version": "1.0.0", "id": f"sb-scene-{i}", "collection": STAC,
               "geometry": {"type": "Point", "coordinates": [10 + i / 10, 45.5]}, "bbox": [10 + i / 10, 45.5] * 2,
-              "properties": {"datetime": f"2024-03-0{i + 1}T10:00:00Z", "eo:cloud_cover": 10 * i},
+              "properties": {"datetime": f"2024-03-0{i + 1}T10:00:00Z", "eo:cloud_cover": 10 * i + 3.25},
               "assets": {"B04": {"href": f"https://example.org/{i}/B04.tif", "title": "Red band",
                                  "type": "image/tiff; application=geotiff", "roles": ["data"]}}, "links": []}
              for i in range(4)]
@@ -172,6 +172,38 @@ class Page:
                 found.append(f"log: {p['entry']['text']} {p['entry'].get('url', '')}")
         return found
 
+    def click(self, text: str, within: str = "button, a, .dropdown-item") -> None:
+        """Clicks the first visible element matching `within` whose text is text (a dropdown's items, visible or not,
+        only need to hold it)."""
+        clicked = self.chrome.evaluate(f"""(() => {{
+            const all = [...document.querySelectorAll({json.dumps(within)})].filter(e => e.offsetParent || e.matches('.dropdown-item'));
+            const el = all.find(e => e.innerText.trim() === {json.dumps(text)})
+                    || all.find(e => e.matches('.dropdown-item') && e.innerText.includes({json.dumps(text)}));
+            if (el) el.click();
+            return Boolean(el); }})()""")
+        assert clicked, f"nothing to click named {text!r} on {self.text()}"
+
+    def add_filter(self, queryable: str, value: str) -> None:
+        """Search form: "Add filter", pick the queryable, type the value (the operator stays "=")."""
+        self.click(queryable, within=".queryables .dropdown-item")
+        script = f"""(() => {{
+            const inputs = [...document.querySelectorAll('input.value')].filter(e => e.offsetParent);
+            const input = inputs[inputs.length - 1];
+            if (!input) return false;
+            input.value = {json.dumps(value)};
+            input.dispatchEvent(new Event('input', {{bubbles: true}}));
+            input.dispatchEvent(new Event('change', {{bubbles: true}}));
+            return true; }})()"""
+        deadline = time.monotonic() + 10
+        while not self.chrome.evaluate(script):  # the filter's row is drawn on the next tick
+            assert time.monotonic() < deadline, f"no value input for {queryable}: {self.text()}"
+            time.sleep(0.1)
+
+    def item_cards(self) -> list[str]:
+        """The ids (or titles) on the item cards shown, in order."""
+        return list(json.loads(self.chrome.evaluate(
+            "JSON.stringify([...document.querySelectorAll('.items .item-card .card-title')].map(e => e.innerText.trim()))")))
+
     @staticmethod
     def offline(message: str) -> bool:
         """STAC Browser resolving a queryable's `$ref` to a third-party schema (geojson.org, schemas.stacspec.org):
@@ -207,4 +239,59 @@ def test_collection_page_shows_its_items(page, services, collections, cid):
     title = titles(services)[cid]
     text = page.open(f"/collections/{cid}", title, *collections[cid])
     assert title in text and all(item_id in text for item_id in collections[cid]), text
+    assert page.problems() == []
+
+
+@pytest.mark.parametrize("cid", list(TITLES))
+def test_item_page(page, services, collections, cid):
+    item_id = collections[cid][0]
+    item = httpx.get(f"{services.url}/collections/{cid}/items/{item_id}", timeout=30).json()
+    title = titles(services)[cid]
+    expected = [item_id, title, *(a["title"] for a in item["assets"].values() if a.get("title"))]
+    text = page.open(f"/collections/{cid}/items/{item_id}", *expected)
+    assert all(e in text for e in expected), text
+    assert page.problems() == []
+
+
+def test_search_items_with_a_filter(page, services, collections):
+    """STAC Browser's search page: items, one queryable filter (sent as cql2-json `and` of one), POST /search."""
+    page.open("/search", "Search for Items")
+    page.click("Search for Items")
+    page.wait_for("Add filter")
+    page.add_filter("eo:cloud_cover", "13.25")
+    page.chrome.events.clear()
+    page.click("Submit")
+    page.wait_for("sb-scene-1")
+    assert page.item_cards() == ["sb-scene-1"], page.text()
+    assert page.problems() == []
+
+
+def test_search_pages_through_items(page, services, collections):
+    page.open("/search", "Search for Items")
+    page.click("Search for Items")
+    page.click("Submit")
+    page.wait_for("Next")
+    first = page.item_cards()
+    matched = httpx.post(f"{services.url}/search", json={"limit": 1}, timeout=30).json()["numberMatched"]
+    assert len(first) == 10 and matched > 10 and f"Items{matched}" in page.text().replace(" ", "").replace("\n", "")
+    page.click("Next ›")
+    page.wait_for()
+    second = page.item_cards()
+    assert second and not set(second) & set(first), (first, second)
+    assert page.problems() == []
+
+
+def test_collection_items_filtered_by_a_property(page, services, collections):
+    """The items of a feature collection, filtered on a property: GET /collections/{id}/items?filter=..."""
+    crop = httpx.get(f"{services.url}/collections/{FEATURES}/items/{collections[FEATURES][0]}",
+                     timeout=30).json()["properties"]["crop"]
+    expected = [f["id"] for f in httpx.get(f"{services.url}/collections/{FEATURES}/items",
+                                            params={"filter": f"crop = '{crop}'"}, timeout=30).json()["features"]]
+    page.open(f"/collections/{FEATURES}", *collections[FEATURES])
+    page.click("Show Filters")
+    page.wait_for("Add filter")
+    page.add_filter("crop", crop)
+    page.click("Submit")
+    page.wait_for(*expected)
+    assert sorted(page.item_cards()) == sorted(expected) and len(expected) < 6, page.text()
     assert page.problems() == []
