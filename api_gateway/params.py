@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from . import config
+from . import config, cql2_numbers
 from .errors import BadRequest
 
 _RFC3339 = re.compile(
@@ -148,7 +148,8 @@ def parse_filter(value: str | dict[str, Any] | None, lang: str | None = None,
             expr = cql2.parse_json(value)
         else:
             expr = cql2.parse_text(value)
-        out: dict[str, Any] = unwrap_lone_and_or(expr.to_json())
+        out: dict[str, Any] = unwrap_lone_and_or(
+            cql2_numbers.restore_integers(expr.to_json(), cql2_numbers.literal_integers(value)))
         if not isinstance(value, str) or lang == "cql2-json" or value.lstrip().startswith("{"):
             # cql2-text that parsed is well-formed by construction (the grammar admits nothing else);
             # JSON input can still be shaped wrong ({"op": "=", "args": [1]}), so only it is validated.

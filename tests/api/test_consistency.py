@@ -114,3 +114,26 @@ def test_aggregate_and_items_agree_on_valid_datetimes(http, loaded):
         agg = http.get(f"/collections/{FEAT}/aggregate", params={"datetime": value, "metrics": "count"})
         assert agg.status_code == 200, agg.text
         assert agg.json()["numberMatched"] == items
+
+
+# 5. integer literals beyond 2^53 in CQL2 filters stay exact (the cql2 parser reads numbers as floats)
+
+@pytest.mark.parametrize("flt, expected", [
+    ("big = 9007199254740993", ["f0"]),
+    ("big = 9007199254740992", ["f1"]),
+    ("big > 9007199254740992", ["f0"]),
+    ("big IN (9007199254740993, 1)", ["f0", "f2"]),
+    ("big = 9007199254740992 AND name <> '9007199254740993'", ["f1"]),
+    ('{"op": "=", "args": [{"property": "big"}, 9007199254740993]}', ["f0"]),
+])
+def test_big_integer_literals_are_exact_in_items_filters(http, loaded, flt, expected):
+    assert sorted(_ids(http.get(f"/collections/{FEAT}/items", params={"filter": flt}))) == expected
+
+
+def test_big_integer_literals_are_exact_in_post_search_and_aggregate(http, loaded):
+    body = {"collections": [FEAT], "filter": {"op": "=", "args": [{"property": "big"}, 9007199254740993]}}
+    assert _ids(http.post("/search", json=body)) == ["f0"]
+    assert _ids(http.post("/search", json={**body, "filter": "big = 9007199254740993",
+                                           "filter-lang": "cql2-text"})) == ["f0"]
+    agg = http.get(f"/collections/{FEAT}/aggregate", params={"filter": "big = 9007199254740993", "metrics": "count"})
+    assert agg.status_code == 200 and agg.json()["numberMatched"] == 1, agg.text
