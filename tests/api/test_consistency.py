@@ -36,6 +36,7 @@ def loaded(services) -> None:
         features = [{"type": "Feature", "id": f"f{i}", "geometry": {"type": "Point", "coordinates": [i, i]},
                      "properties": {"name": f"n{i}", "datetime": f"2024-01-0{i + 1}T00:00:00Z",
                                     "measure": [1.5e300, 2.5, -0.0][i], "count": [1, 2, 3][i],
+                                    "floats": [1.5e300, -0.0, 2.0][i],
                                     "big": [9007199254740993, 9007199254740992, 1][i]}} for i in range(3)]
         r = client.post(f"/collections/{FEAT}/features:upload", params={"force": "true"}, headers=AUTH,
                         json={"type": "FeatureCollection", "features": features})
@@ -137,3 +138,36 @@ def test_big_integer_literals_are_exact_in_post_search_and_aggregate(http, loade
                                            "filter-lang": "cql2-text"})) == ["f0"]
     agg = http.get(f"/collections/{FEAT}/aggregate", params={"filter": "big = 9007199254740993", "metrics": "count"})
     assert agg.status_code == 200 and agg.json()["numberMatched"] == 1, agg.text
+
+
+# 3. queryable types: integer only for values written as integers that fit 64 bits
+
+def test_queryable_types_follow_how_numbers_are_written(http, loaded):
+    props = http.get(f"/collections/{FEAT}/queryables").json()["properties"]
+    assert props["measure"]["type"] == "number"      # 1.5e300, 2.5, -0.0
+    assert props["floats"]["type"] == "number"       # 1.5e300, -0.0, 2.0: integral values, written as floats
+    assert props["count"]["type"] == "integer" and props["big"]["type"] == "integer"
+
+
+@pytest.mark.parametrize("value, kind", [(1.5e300, "number"), (-0.0, "number"), (2.0, "number"), (1e20, "number"),
+                                         (-(2**63), "integer"), (2**63, "number"), (7, "integer"), (0, "integer")])
+def test_each_number_alone_gets_the_kind_users_expect(db, value, kind):
+    from psycopg.types.json import Jsonb
+
+    assert db.execute("SELECT libs.jsonb_kind(%s)", (Jsonb(value),)).fetchone()[0] == kind
+
+
+def test_migration_235_retypes_recorded_integer_kinds(db):
+    from tests.conftest import ROOT, empty_feature_collection
+
+    cid = "consistency-kinds-migration"
+    empty_feature_collection(db, cid, [0, 0, 1, 1])
+    db.execute("INSERT INTO data.features (collection_id, id, geom, properties) VALUES (%s, 'a', "
+               "ST_SetSRID(ST_MakePoint(0, 0), 4326), '{\"m\": 1.5e300, \"c\": 3, \"s\": \"x\"}')", (cid,))
+    db.execute("UPDATE data.feature_collections SET property_kinds = "
+               "'{\"m\": \"integer\", \"c\": \"integer\", \"s\": \"string\"}' WHERE collection_id = %s", (cid,))
+    db.execute((ROOT / "db" / "migrations" / "235_property_kinds_numbers.sql").read_text())
+    kinds = db.execute("SELECT property_kinds FROM data.feature_collections WHERE collection_id = %s",
+                       (cid,)).fetchone()[0]
+    db.execute("DELETE FROM pgstac.collections WHERE id = %s", (cid,))
+    assert kinds == {"m": "number", "c": "integer", "s": "string"}

@@ -47,12 +47,20 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 $$;
 
 -- The kind of a JSON value, as data.feature_collections.property_kinds records it.
+-- A number is an 'integer' when it is written without a fraction and fits a 64-bit integer (the widest
+-- integer type of the sources: GeoPackage, Shapefile, PostgreSQL bigint, Parquet int64); anything else is a
+-- 'number'. Integral in value is not enough: jsonb keeps numbers as numeric, 1.5e300 as its 301 digits
+-- (scale 0) and -0.0 as 0.0, so value tests called both integers, yet they are floating-point measurements.
+-- JSON Schema would also call 1.0 an integer; here a value written 1.0 (scale 1) is a 'number', as the float
+-- column it comes from. 'number' always describes a column truly; 'integer' only when its values look like
+-- integers.
 -- No SET clause, so that it is inlined into the queries that classify every value of a bulk insert (a SET
 -- clause prevents inlining); it names only pg_catalog objects, which are always searched first.
 CREATE OR REPLACE FUNCTION libs.jsonb_kind(v jsonb) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE jsonb_typeof(v)
-        WHEN 'number' THEN CASE WHEN v::numeric = trunc(v::numeric) THEN 'integer' ELSE 'number' END
+        WHEN 'number' THEN CASE WHEN scale(v::numeric) = 0
+                                     AND v::numeric BETWEEN -9223372036854775808 AND 9223372036854775807 THEN 'integer' ELSE 'number' END
         WHEN 'string' THEN CASE
             WHEN (v #>> '{}') ~ '^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$' THEN 'date'
             WHEN (v #>> '{}') ~ '^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?([Zz]|[+-]\d\d:?\d\d)$'
