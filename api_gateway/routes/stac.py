@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from psycopg.types.json import Jsonb
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -79,8 +80,20 @@ async def search_post(request: Request) -> Response:
                          stac_params.search_from_body(await _json_body(request)))
 
 
+def _check_items_collections(query: QueryParams, collection_id: str) -> None:
+    """`collections` is an item-search parameter (/search); OGC API Features answers a parameter /items does not
+    define with a 400. Naming this very collection is accepted: pystac-client sends ?collections=<id> here."""
+    named = stac_params.parse_strings(query.get("collections"), "collections")
+    if "collections" in query and named != [collection_id]:
+        raise BadRequest(f"collections is a /search parameter: /collections/{collection_id}/items holds the items "
+                         f"of {collection_id} only; to search {', '.join(named or ['(none)'])} use "
+                         "GET /search?collections=...")
+
+
 async def items_list(request: Request) -> Response:
-    return await _search(request, "SELECT api.items_list(%s, %s::jsonb)::text", (_path(request, "collectionId"),),
+    collection_id = _path(request, "collectionId")
+    _check_items_collections(request.query_params, collection_id)
+    return await _search(request, "SELECT api.items_list(%s, %s::jsonb)::text", (collection_id,),
                          stac_params.search_from_query(request.query_params))
 
 
@@ -236,7 +249,8 @@ OPENAPI: dict[str, Any] = {
     "/collections/{collectionId}/items": {
         "get": _op("Items (STAC) or features (features/hybrid collections; these page by key: follow the "
                    "next/prev links, whose token names the last/first feature; offset=n is accepted too)", "STAC",
-                   params=["collectionId", *SEARCH_PARAMS, "offset"], media=GEOJSON),
+                   params=["collectionId", *(p for p in SEARCH_PARAMS if p != "collections"), "offset"],
+                   media=GEOJSON),
         "post": _op("Add an item or an ItemCollection (201)", "STAC", params=["collectionId"], body=True,
                     write=True, media=GEOJSON, status=201),
     },

@@ -171,3 +171,17 @@ def test_migration_235_retypes_recorded_integer_kinds(db):
                        (cid,)).fetchone()[0]
     db.execute("DELETE FROM pgstac.collections WHERE id = %s", (cid,))
     assert kinds == {"m": "number", "c": "integer", "s": "string"}
+
+
+# 4. ?collections= on /collections/{id}/items: a /search parameter, a 400 unless it names this collection
+
+@pytest.mark.parametrize("cid", [STAC_A, FEAT])
+@pytest.mark.parametrize("value", [STAC_B, f"{STAC_B},{STAC_A}", ""])
+def test_collections_on_items_is_a_400_unless_it_is_this_collection(http, loaded, cid, value):
+    _is_400(http.get(f"/collections/{cid}/items", params={"collections": value}), "/search", "collections")
+
+
+@pytest.mark.parametrize("cid", [STAC_A, FEAT])
+def test_collections_naming_this_collection_is_accepted_as_pystac_client_sends_it(http, loaded, cid):
+    plain = _ids(http.get(f"/collections/{cid}/items"))
+    assert _ids(http.get(f"/collections/{cid}/items", params={"collections": cid})) == plain and plain
