@@ -90,6 +90,13 @@ def test_every_queryable_of_a_collection_is_sortable_but_geometry(http, loaded):
         assert http.get(f"/collections/{STAC_A}/items", params={"sortby": name}).status_code == 200, name
 
 
+def test_every_queryable_is_sortable_on_search_and_feature_items(http, loaded):
+    for name in set(http.get("/queryables").json()["properties"]) - {"geometry"}:
+        assert http.get("/search", params={"sortby": name, "limit": 1}).status_code == 200, name
+    for name in set(http.get(f"/collections/{FEAT}/queryables").json()["properties"]) - {"geometry"}:
+        assert http.get(f"/collections/{FEAT}/items", params={"sortby": f"-{name}"}).status_code == 200, name
+
+
 def test_multi_collection_search_sorts_by_a_property_of_either(http, loaded):
     both = f"{STAC_A},{STAC_B}"
     assert len(_ids(http.get("/search", params={"collections": both, "sortby": "-snow", "limit": 10}))) == 5
