@@ -14,11 +14,16 @@ ERROR_SCHEMA = {
 }
 
 
-def build(base_url: str, modules: list[Any]) -> dict[str, Any]:
+def build(base_url: str, modules: list[Any],
+          collection_parameters: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """The document; `collection_parameters` ({collection id: [query parameter]}) adds, for each feature
+    collection, its own items path whose parameters are the generic items path's plus its queryables."""
     paths: dict[str, Any] = {}
     for module in modules:
         for path, item in getattr(module, "OPENAPI", {}).items():
             paths.setdefault(path, {}).update(item)
+    for cid, extra in (collection_parameters or {}).items():
+        paths[f"/collections/{cid}/items"] = {"get": _collection_items(paths, cid, extra)}
     return {
         "openapi": "3.0.3",
         "info": {
@@ -51,7 +56,10 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "bbox": {"schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
              "style": "form", "explode": False},
     "z": {"schema": _NATURAL}, "x": {"schema": _NATURAL}, "y": {"schema": _NATURAL},
-    "filter-lang": {"schema": {"type": "string", "enum": ["cql2-text", "cql2-json"]}},
+    # the two CQL2 encodings, and "cql-text", the name the drafts of OGC API Features Part 3 gave CQL2 text, which
+    # GDAL's OAPIF driver (3.12) looks for in this enum before it sends an attribute filter to the server (read as
+    # cql2-text: api_gateway/params.py)
+    "filter-lang": {"schema": {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"]}},
     "force": {"schema": {"type": "boolean"}},
     **{name: _LIST for name in ("collections", "ids", "fields", "sortby", "properties", "layers")},
 }
@@ -62,6 +70,14 @@ def parameter(name: str) -> dict[str, Any]:
     in_path = name.endswith("Id") or name in PATH_PARAMETERS
     return {"name": name, "in": "path" if in_path else "query", "required": in_path, "schema": {"type": "string"},
             **PARAMETERS.get(name, {})}
+
+
+def _collection_items(paths: dict[str, Any], cid: str, extra: list[dict[str, Any]]) -> dict[str, Any]:
+    generic = paths["/collections/{collectionId}/items"]["get"]
+    return {**generic, "summary": f"Features of collection {cid}; a queryable property as a query parameter "
+                                  "(?name=value) selects the features whose property equals the value",
+            "operationId": f"getFeatures.{cid}",
+            "parameters": [p for p in generic.get("parameters", []) if p["in"] != "path"] + extra}
 
 
 def op(summary: str, tag: str, *, params: list[str] | None = None, body: bool = False, write: bool = False,

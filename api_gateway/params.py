@@ -137,8 +137,10 @@ def parse_filter(value: str | dict[str, Any] | None, lang: str | None = None,
 
     if crs and crs not in CRS84:
         raise BadRequest(f"filter-crs {crs!r} is not supported; use http://www.opengis.net/def/crs/OGC/1.3/CRS84")
-    if lang not in (None, "", "cql2-text", "cql2-json"):
+    if lang not in (None, "", "cql2-text", "cql2-json", "cql-text"):
         raise BadRequest(f"filter-lang {lang!r} is not supported; use cql2-text or cql2-json")
+    if lang == "cql-text" and isinstance(value, str):
+        value, lang = draft_cql_text(value), "cql2-text"
     if value is None or value == "" or value == {}:
         return None
     try:
@@ -185,6 +187,34 @@ def unwrap_lone_and_or(node: Any) -> Any:
     if str(node.get("op", "")).lower() in ("and", "or") and isinstance(args, list) and len(args) == 1:
         return unwrap_lone_and_or(args[0])
     return {k: unwrap_lone_and_or(v) for k, v in node.items()}
+
+
+_ILIKE = re.compile(r'("(?:[^"]|"")+"|[A-Za-z_][\w.:]*)\s+ILIKE\s+$', re.IGNORECASE)
+
+
+def draft_cql_text(text: str) -> str:
+    """filter-lang=cql-text, the drafts' name of CQL2 text (what GDAL's OAPIF driver sends): CQL2 text, plus the
+    drafts' `name ILIKE 'pattern'`, which CQL2 writes CASEI(name) LIKE CASEI('pattern'). Read outside string
+    literals only."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] != "'":
+            out.append(text[i])
+            i += 1
+            continue
+        end = i + 1
+        while end < len(text) and not (text[end] == "'" and text[end + 1:end + 2] != "'"):
+            end += 2 if text[end] == "'" else 1
+        literal = text[i:end + 1]
+        before = "".join(out)
+        m = _ILIKE.search(before)
+        if m:
+            out = [before[:m.start()], f"CASEI({m.group(1)}) LIKE CASEI({literal})"]
+        else:
+            out.append(literal)
+        i = end + 1
+    return "".join(out)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -21,19 +21,21 @@ async def conformance(request: Request) -> Response:
     return document(request, await db.call(request, "SELECT api.conformance()::text"))
 
 
-def _openapi(request: Request) -> dict[str, Any]:
+async def _openapi(request: Request) -> dict[str, Any]:
+    """The static document of the route modules plus each feature collection's items path with its queryables."""
     from . import MODULES
 
-    return openapi.build(db.base_url(request), MODULES)
+    per_collection = json.loads(await db.call(request, "SELECT api.features_openapi_parameters()::text"))
+    return openapi.build(db.base_url(request), MODULES, per_collection)
 
 
 async def service_desc(request: Request) -> Response:
-    return document(request, json.dumps(_openapi(request)),
+    return document(request, json.dumps(await _openapi(request)),
                     media_type="application/vnd.oai.openapi+json;version=3.0")
 
 
 async def service_doc(request: Request) -> Response:
-    return HTMLResponse(openapi.to_html(_openapi(request)))
+    return HTMLResponse(openapi.to_html(await _openapi(request)))
 
 
 async def healthz(request: Request) -> Response:

@@ -17,6 +17,7 @@
 \ir api/features_meta.sql
 \ir api/features_write.sql
 \ir api/features_aggregate.sql
+\ir api/features_openapi.sql
 \ir api/features_tiles.sql
 \ir api/tile_matrix_sets.sql
 \ir api/tilesets.sql

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import AUTH
+from tests.e2e.recording_proxy import recording_proxy
 
 pyogrio = pytest.importorskip("pyogrio")
 features_api = pytest.importorskip("owslib.ogcapi.features")
@@ -97,6 +98,61 @@ def test_gdal_bbox_and_where(root: str, http: httpx.Client) -> None:
     assert 0 < len(expected) < N and sorted(ids_of(meta, fields)) == expected
     meta, _, _, fields = pyogrio.raw.read(url, PAGE_SIZE=5, where="crop = 'rice' AND ph > 6")
     assert sorted(ids_of(meta, fields)) == server_ids(http, CID, filter="crop = 'rice' AND ph > 6")
+
+
+# OGR SQL where clauses and the same selection in CQL2 text, asked of the server directly
+PUSHED_DOWN = [
+    ("crop = 'rice' AND ph > 6", "crop = 'rice' AND ph > 6"),
+    ("crop ILIKE 'RI%' OR plots = 2", "CASEI(crop) LIKE CASEI('ri%') OR plots = 2"),
+    ("NOT (plots <> 1)", "plots = 1"),
+    ("ph BETWEEN 6 AND 7", "ph BETWEEN 6 AND 7"),
+    ("datetime >= '2025-06-05T00:00:00Z'", "datetime >= TIMESTAMP('2025-06-05T00:00:00Z')"),
+]
+
+
+@pytest.mark.parametrize(("where", "cql2"), PUSHED_DOWN)
+def test_gdal_sends_attribute_filters_to_the_server(root: str, http: httpx.Client, services, tmp_path,
+                                                    where: str, cql2: str) -> None:
+    """GDAL evaluates a where clause on the server when the OpenAPI document declares the collection's items
+    path with its queryables and filter-lang's enum names cql-text: a recording proxy sees the filter in every
+    request for features after GDAL's unfiltered first page (its schema probe), and only matching features."""
+    expected = server_ids(http, CID, filter=cql2)
+    assert 0 < len(expected) < N
+    with recording_proxy(services.url, tmp_path / "requests.jsonl") as proxy:
+        meta, _, _, fields = pyogrio.raw.read(f"OAPIF:{proxy.url}collections/{CID}", PAGE_SIZE=5, where=where,
+                                              datetime_as_string=True)
+        items = proxy.items_requests(CID)
+    assert sorted(ids_of(meta, fields)) == expected
+    probe, filtered = items[0], items[1:]
+    assert "filter" not in probe.path and filtered
+    assert all("filter=" in e.path and "filter-lang=cql-text" in e.path and e.status == 200 for e in filtered)
+    assert sum(e.features or 0 for e in filtered) == len(expected)
+
+
+def test_openapi_declares_each_feature_collections_queryables(root: str, http: httpx.Client) -> None:
+    doc = http.get("/api").json()
+    op = doc["paths"][f"/collections/{CID}/items"]["get"]
+    params = {p["name"]: p for p in op["parameters"]}
+    assert params["crop"]["schema"] == {"type": "string"} and params["ph"]["schema"] == {"type": "number"}
+    assert params["plots"]["schema"] == {"type": "integer"} and params["crop"]["in"] == "query"
+    assert "datetime" in params and "collectionId" not in params   # the standard one, not the property
+    assert params["filter-lang"]["schema"]["enum"] == ["cql2-text", "cql2-json", "cql-text"]
+    generic = doc["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
+    assert "cql-text" in next(p for p in generic if p["name"] == "filter-lang")["schema"]["enum"]
+    assert f"/collections/{STAC}/items" not in doc["paths"]   # STAC collections have no derived queryables
+    page = http.get(f"/collections/{CID}/items", params={"crop": "maize", "plots": "1", "limit": 50}).json()
+    assert page["features"] and all(f["properties"]["crop"] == "maize" and f["properties"]["plots"] == 1
+                                    for f in page["features"])
+
+
+def test_filter_lang_cql_text_reads_the_drafts_ilike(root: str, http: httpx.Client) -> None:
+    draft = http.get(f"/collections/{CID}/items",
+                     params={"filter": "crop ILIKE 'MA%' AND crop <> 'it''s ILIKE x'", "filter-lang": "cql-text",
+                             "limit": 50})
+    assert draft.status_code == 200, draft.text
+    assert draft.json()["numberMatched"] == len(range(2, N, 3))
+    r = http.get(f"/collections/{CID}/items", params={"filter": "crop ILIKE 'MA%'", "filter-lang": "cql2-text"})
+    assert r.status_code == 400 and r.json()["code"]
 
 
 def test_owslib_collections_items_bbox_filter_and_queryables(root: str, http: httpx.Client) -> None:
