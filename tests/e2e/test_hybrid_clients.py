@@ -15,6 +15,7 @@ import pytest
 from pystac_client import Client
 
 from scripts import demo_cube
+from tests.conftest import AUTH
 
 HYBRID = demo_cube.COLLECTION
 
@@ -75,3 +76,55 @@ def test_hybrid_extent_spans_time_slices_and_parcels(hybrid: str, http: httpx.Cl
     for f in slices + parcels:
         bx0, by0, bx1, by1 = f["bbox"]
         assert x0 <= bx0 and y0 <= by0 and bx1 <= x1 and by1 <= y1, f["id"]
+
+
+def _slice_and_parcel(http: httpx.Client) -> tuple[dict, dict]:
+    time_slice = http.get("/search", params={"collections": HYBRID, "limit": 1}).json()["features"][0]
+    parcel = http.get(f"/collections/{HYBRID}/items", params={"limit": 1}).json()["features"][0]
+    return time_slice, parcel
+
+
+def _feature(fid: str) -> dict:
+    return {"type": "Feature", "id": fid, "properties": {"crop": "test"},
+            "geometry": {"type": "Point", "coordinates": [78.5, 17.5]}}
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+def test_writes_to_a_time_slice_are_refused(hybrid: str, http: httpx.Client, method: str) -> None:
+    """Time slices are derived from the cube: PUT/PATCH/DELETE through /items is a 409 saying so, and leaves the
+    slice as it was (no feature of its id shadows it)."""
+    time_slice, _ = _slice_and_parcel(http)
+    url = f"/collections/{HYBRID}/items/{time_slice['id']}"
+    body = {"PUT": _feature(time_slice["id"]), "PATCH": {"properties": {"crop": "x"}}, "DELETE": None}[method]
+    r = http.request(method, url, json=body, headers=AUTH)
+    assert r.status_code == 409, r.text
+    error = r.json()
+    assert error["code"] == "Conflict" and "time slice" in error["description"]
+    assert time_slice["id"] in error["description"] and method.lower().replace("put", "replace") in error["description"]
+    after = http.get(url).json()
+    assert after["id"] == time_slice["id"] and after["assets"] == time_slice["assets"]
+    assert http.get(f"/collections/{HYBRID}/items", params={"ids": time_slice["id"]}).json()["numberMatched"] == 0
+
+
+def test_creating_a_feature_with_a_time_slices_id_is_refused(hybrid: str, http: httpx.Client) -> None:
+    time_slice, _ = _slice_and_parcel(http)
+    before = http.get(f"/collections/{HYBRID}/items", params={"limit": 1}).json()["numberMatched"]
+    url = f"/collections/{HYBRID}/items"
+    r = http.post(url, json=_feature(time_slice["id"]), headers=AUTH)
+    assert r.status_code == 409 and "time slice" in r.json()["description"], r.text
+    # one such id in a FeatureCollection refuses the whole request: nothing is stored
+    r = http.post(url, json={"type": "FeatureCollection",
+                             "features": [_feature("hybrid-ok-1"), _feature(time_slice["id"])]}, headers=AUTH)
+    assert r.status_code == 409 and time_slice["id"] in r.json()["description"], r.text
+    assert http.get(url, params={"limit": 1}).json()["numberMatched"] == before
+    assert http.get(f"{url}/{time_slice['id']}").json()["assets"] == time_slice["assets"]
+
+
+def test_features_of_a_hybrid_stay_writable(hybrid: str, http: httpx.Client) -> None:
+    url = f"/collections/{HYBRID}/items"
+    assert http.post(url, json=_feature("hybrid-write-test"), headers=AUTH).status_code == 201
+    r = http.patch(f"{url}/hybrid-write-test", json={"properties": {"crop": "patched"}}, headers=AUTH)
+    assert r.status_code == 204, r.text
+    assert http.get(f"{url}/hybrid-write-test").json()["properties"]["crop"] == "patched"
+    assert http.delete(f"{url}/hybrid-write-test", headers=AUTH).status_code == 204
+    assert http.get(f"{url}/hybrid-write-test").status_code == 404

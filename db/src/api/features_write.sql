@@ -183,15 +183,47 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     SELECT libs.crs_srid(coalesce(params ->> 'crs', body -> 'crs' -> 'properties' ->> 'name', body ->> 'crs'));
 $$;
 
+-- A hybrid collection's items are its features and its cube's time slices (pgSTAC items derived from the cube,
+-- api.item_get). A write through /items reaches the features only, so it must not name a time slice: PUT, PATCH
+-- or DELETE of one would change a feature that is not there (or shadow the slice), and a feature created with a
+-- slice's id would hide the slice from GET /items/{id}. 409 naming the slice and saying what to do instead.
+CREATE OR REPLACE FUNCTION libs.features_refuse_time_slices(collection_id text, ids text[], verb text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    slice text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM data.collection_meta m
+                   WHERE m.collection_id = features_refuse_time_slices.collection_id AND m.kind = 'hybrid') THEN
+        RETURN;
+    END IF;
+    SELECT i.id INTO slice FROM pgstac.items i
+    WHERE i.collection = features_refuse_time_slices.collection_id AND i.id = ANY (ids) ORDER BY i.id LIMIT 1;
+    IF slice IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot % item % of hybrid collection %: it is a time slice of the collection''s datacube, '
+            'derived from the cube, and /items writes go to its features', verb, slice, collection_id
+            USING ERRCODE = 'PT409',
+                  HINT = CASE WHEN verb = 'create' THEN 'give the feature an id that no time slice has'
+                              ELSE 'time slices change with the cube (re-register or re-upload it); '
+                                   'features have other ids (GET /collections/' || collection_id || '/items)' END;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION libs.features_refuse_time_slices(text, text[], text) IS
+    'In a hybrid collection, raises PT409 (409) when one of ids is a time-slice item of its cube: /items '
+    'writes (verb: create, replace, patch, delete) reach the features only. A no-op for other kinds.';
+
 CREATE OR REPLACE FUNCTION api.features_create(collection_id text, body jsonb, params jsonb DEFAULT '{}')
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, public AS $$
 DECLARE
     out jsonb;
+    ids text[];
 BEGIN
     PERFORM libs.require_writer();
     PERFORM libs.features_collection(collection_id);
     PERFORM libs.features_stage_json(body);
+    EXECUTE 'SELECT array_agg(id) FROM pg_temp.features_staging WHERE id IS NOT NULL' INTO ids;
+    PERFORM libs.features_refuse_time_slices(collection_id, ids, 'create');
     PERFORM libs.features_ingest(collection_id, libs.features_body_srid(body, params));
     EXECUTE 'SELECT jsonb_agg(libs.feature_json(f) ORDER BY s.ord) FROM pg_temp.features_staging s
              JOIN data.features f ON f.collection_id = $1 AND f.id = s.id' INTO out USING collection_id;
@@ -213,6 +245,7 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, public AS $$
 BEGIN
     PERFORM libs.require_writer();
     PERFORM libs.features_collection(collection_id);
+    PERFORM libs.features_refuse_time_slices(collection_id, ARRAY[feature_id], 'replace');
     IF body ->> 'type' IS DISTINCT FROM 'Feature' OR (body ? 'id' AND body ->> 'id' <> feature_id) THEN
         RAISE EXCEPTION 'the body must be a GeoJSON Feature whose id (if any) is %', feature_id USING ERRCODE = '22023';
     END IF;
@@ -227,10 +260,13 @@ CREATE OR REPLACE FUNCTION api.feature_patch(collection_id text, feature_id text
                                              params jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, public AS $$
 DECLARE
-    cur jsonb := api.feature_get(collection_id, feature_id);
+    cur jsonb;
     props jsonb;
 BEGIN
     PERFORM libs.require_writer();
+    PERFORM libs.features_collection(collection_id);
+    PERFORM libs.features_refuse_time_slices(collection_id, ARRAY[feature_id], 'patch');
+    cur := api.feature_get(collection_id, feature_id);
     IF jsonb_typeof(body) <> 'object' OR (body ? 'id' AND body ->> 'id' <> feature_id) THEN
         RAISE EXCEPTION 'the body must be a JSON merge patch of feature %', feature_id USING ERRCODE = '22023';
     END IF;
@@ -252,6 +288,7 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
 BEGIN
     PERFORM libs.require_writer();
     PERFORM libs.features_collection(collection_id);
+    PERFORM libs.features_refuse_time_slices(collection_id, ARRAY[feature_id], 'delete');
     DELETE FROM data.features f WHERE f.collection_id = feature_delete.collection_id AND f.id = feature_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no feature % in collection %', feature_id, collection_id USING ERRCODE = 'P0002';
