@@ -1,4 +1,4 @@
-"""STAC API 1.0 over pgSTAC: collections, items, search, queryables, transactions.
+"""STAC API 1.0 over pgSTAC: collections, items, search, queryables, sortables, transactions.
 
 Each route parses its parameters (api_gateway.stac_params) and makes one call of an `api.*` SQL function
 that returns the whole document. The items routes serve every kind of collection: the SQL dispatchers
@@ -126,6 +126,13 @@ async def collection_queryables(request: Request) -> Response:
     return document(request, body, media_type=SCHEMA_JSON)
 
 
+async def collection_sortables(request: Request) -> Response:
+    query = {"query": dict(request.query_params.items())}
+    body = await db.call(request, "SELECT api.collection_sortables(%s, %s::jsonb)::text",
+                         (_path(request, "collectionId"), Jsonb(query)))
+    return document(request, body, media_type=SCHEMA_JSON)
+
+
 def _self_href(body: str) -> str | None:
     links = json.loads(body).get("links", [])
     return next((link["href"] for link in links if link.get("rel") == "self"), None)
@@ -200,6 +207,7 @@ routes: list[BaseRoute] = [
     Route("/collections", collections, methods=["GET", "POST"]),
     Route("/collections/{collectionId}", collection, methods=["GET", "PUT", "PATCH", "DELETE"]),
     Route("/collections/{collectionId}/queryables", collection_queryables, methods=["GET"]),
+    Route("/collections/{collectionId}/sortables", collection_sortables, methods=["GET"]),
     Route("/collections/{collectionId}/bulk_items", items_load, methods=["POST"]),
     Route("/collections/{collectionId}/items", items, methods=["GET", "POST"]),
     Route("/collections/{collectionId}/items/{itemId}", item, methods=["GET", "PUT", "PATCH", "DELETE"]),
@@ -241,6 +249,10 @@ OPENAPI: dict[str, Any] = {
     },
     "/collections/{collectionId}/queryables": {
         "get": _op("Queryables of a collection (JSON Schema)", "STAC", params=["collectionId"], media=SCHEMA_JSON),
+    },
+    "/collections/{collectionId}/sortables": {
+        "get": _op("Sortables of a collection: the fields sortby accepts on its items (JSON Schema; any other "
+                   "field is a 400)", "STAC", params=["collectionId"], media=SCHEMA_JSON),
     },
     "/collections/{collectionId}/bulk_items": {
         "post": _op("Bulk item load, all or nothing: {\"items\": {id: item} | [item], \"method\": insert|upsert}",

@@ -9,6 +9,7 @@
 \ir api/stac.sql
 \ir api/stac_search.sql
 \ir api/stac_items.sql
+\ir api/stac_cql2.sql
 \ir api/stac_ingest.sql
 \ir api/stac_write.sql
 \ir api/features_stac.sql
@@ -18,6 +19,7 @@
 \ir api/features_write.sql
 \ir api/features_aggregate.sql
 \ir api/features_openapi.sql
+\ir api/sortables.sql
 \ir api/features_tiles.sql
 \ir api/tile_matrix_sets.sql
 \ir api/tilesets.sql

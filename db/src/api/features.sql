@@ -211,8 +211,8 @@ DECLARE
     kinds jsonb := meta -> 'kinds';
     lim int := coalesce((params ->> 'limit')::int, 10);
     off bigint := libs.features_offset(params);
-    keys jsonb := libs.features_sort_keys(params -> 'sortby', kinds);
-    signature text := libs.features_sort_signature(collection_id, keys);
+    keys jsonb;
+    signature text;
     tok jsonb := '{}';
     forward boolean := true;   -- next: read on from the token; prev: read backwards from it
     sel text[];
@@ -223,6 +223,9 @@ DECLARE
     back boolean;              -- a feature beyond the page against its direction
 BEGIN
     PERFORM libs.features_check_query(params -> 'query', kinds, libs.features_query_params());
+    PERFORM libs.features_check_sortby(collection_id, params -> 'sortby', kinds);
+    keys := libs.features_sort_keys(params -> 'sortby', kinds);
+    signature := libs.features_sort_signature(collection_id, keys);
     sel := libs.features_selection(params, kinds);
     cond := libs.features_where(collection_id, params, kinds);
     IF coalesce(params ->> 'token', '') <> '' THEN

@@ -27,22 +27,6 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION libs.stac_cql2(expr jsonb) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
--- cql2-json as pgSTAC reads it: a BBOX literal ({"bbox": [...]}) becomes a GeoJSON geometry.
-BEGIN
-    RETURN (SELECT CASE
-        WHEN jsonb_typeof(expr) = 'object' AND jsonb_typeof(expr -> 'bbox') = 'array'
-             AND NOT expr ? 'op' AND NOT expr ? 'type' THEN libs.stac_bbox_geometry(expr -> 'bbox')
-        WHEN jsonb_typeof(expr) = 'object' THEN
-            (SELECT coalesce(jsonb_object_agg(key, libs.stac_cql2(value)), '{}') FROM jsonb_each(expr))
-        WHEN jsonb_typeof(expr) = 'array' THEN
-            (SELECT coalesce(jsonb_agg(libs.stac_cql2(value) ORDER BY n), '[]')
-             FROM jsonb_array_elements(expr) WITH ORDINALITY AS t(value, n))
-        ELSE expr END);
-END
-$$;
-
 CREATE OR REPLACE FUNCTION libs.stac_request_body(params jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 -- The STAC POST-search members of params (what a next/prev POST link repeats); nothing else passes.

@@ -103,22 +103,6 @@ $$;
 COMMENT ON FUNCTION libs.stac_search_page(jsonb, text) IS
     'One page of a pgSTAC search body: dehydrated items, next/prev tokens, numberMatched.';
 
-CREATE OR REPLACE FUNCTION libs.stac_sortables(collections jsonb) RETURNS text[]
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    -- What an item search over these collections (a JSON array of ids; NULL: all) can sort by: the item
-    -- columns pgSTAC sorts on, and the queryables of any searched collection (pgSTAC reads a registered
-    -- property with its type's wrapper; an unregistered one would be NULL on every item). Not geometry.
-    SELECT array_agg(DISTINCT n ORDER BY n) FROM (
-        SELECT unnest(ARRAY['id', 'collection', 'datetime', 'start_datetime', 'end_datetime']) AS n
-        UNION ALL
-        SELECT regexp_replace(q.name, '^properties\.', '') FROM pgstac.queryables q
-        WHERE q.name NOT IN ('geometry', 'properties.geometry')
-          AND (q.collection_ids IS NULL OR jsonb_typeof(collections) IS DISTINCT FROM 'array'
-               OR q.collection_ids && ARRAY(SELECT jsonb_array_elements_text(collections)))) s;
-$$;
-COMMENT ON FUNCTION libs.stac_sortables(jsonb) IS
-    'The fields an item search over these collections (JSON array of ids, or NULL for all) may sort by.';
-
 CREATE OR REPLACE FUNCTION libs.stac_check_sortby(sortby jsonb, collections jsonb) RETURNS void
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 -- A 400 naming the sortby fields pgSTAC cannot sort these collections' items by (it would silently sort
@@ -133,12 +117,15 @@ BEGIN
     WHERE regexp_replace(s ->> 'field', '^properties\.', '') <> ALL (sortable);
     IF unknown IS NOT NULL THEN
         RAISE EXCEPTION 'sortby: cannot sort items by %', array_to_string(unknown, ', ') USING ERRCODE = '22023',
-            HINT = format('sortable fields%s: %s (properties are sortable when they are queryables: '
-                          'GET /collections/{id}/queryables)',
+            HINT = format('sortable fields%s: %s (%s)',
                           CASE WHEN jsonb_typeof(collections) = 'array'
                                THEN ' of ' || (SELECT string_agg(c, ', ') FROM jsonb_array_elements_text(collections) c)
                                ELSE '' END,
-                          array_to_string(sortable, ', '));
+                          array_to_string(sortable, ', '),
+                          CASE WHEN jsonb_typeof(collections) = 'array' AND jsonb_array_length(collections) = 1
+                               THEN 'GET ' || libs.url(format('collections/%s/sortables',
+                                                              libs.url_encode(collections ->> 0)))
+                               ELSE 'GET /collections/{collectionId}/sortables lists those of each collection' END);
     END IF;
 END
 $$;
