@@ -53,13 +53,16 @@ _NATURAL = {"type": "integer", "minimum": 0}
 PARAMETERS: dict[str, dict[str, Any]] = {
     "limit": {"schema": {"type": "integer", "minimum": 1}},   # above the server's maximum: clamped (OGC)
     "offset": {"schema": _NATURAL},
-    "bbox": {"schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+    "bbox": {"schema": {"type": "array", "items": {"type": "number"},
+                        "anyOf": [{"minItems": 4, "maxItems": 4}, {"minItems": 6, "maxItems": 6}]},
              "style": "form", "explode": False},
+    "filter-crs": {"schema": {"type": "string", "enum": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+                                                         "http://www.opengis.net/def/crs/EPSG/0/4326", ""]}},
     "z": {"schema": _NATURAL}, "x": {"schema": _NATURAL}, "y": {"schema": _NATURAL},
     # the two CQL2 encodings, and "cql-text", the name the drafts of OGC API Features Part 3 gave CQL2 text, which
     # GDAL's OAPIF driver (3.12) looks for in this enum before it sends an attribute filter to the server (read as
-    # cql2-text: api_gateway/params.py)
-    "filter-lang": {"schema": {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"]}},
+    # cql2-text: api_gateway/params.py); "" is the default
+    "filter-lang": {"schema": {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text", ""]}},
     "force": {"schema": {"type": "boolean"}},
     **{name: _LIST for name in ("collections", "ids", "fields", "sortby", "properties", "layers")},
 }

@@ -26,6 +26,8 @@ def parse_bbox(value: str | list[Any] | None, name: str = "bbox") -> list[float]
     """4 or 6 finite numbers; minx > maxx is allowed (a box crossing the antimeridian); miny <= maxy."""
     if value is None or value == "":
         return None
+    if not isinstance(value, (str, list)):
+        raise BadRequest(f"{name} must be 4 or 6 numbers (an array, or comma-separated), got {value!r}"[:200])
     parts: list[Any] = value.split(",") if isinstance(value, str) else list(value)
     if len(parts) not in (4, 6):
         raise BadRequest(f"{name} must have 4 or 6 numbers (minx,miny,maxx,maxy), got {len(parts)}")
@@ -104,6 +106,8 @@ def parse_limit(value: Any, default: int | None = None, maximum: int | None = No
 def parse_list(value: str | list[str] | None) -> list[str] | None:
     if value is None:
         return None
+    if not isinstance(value, (str, list)) or not all(isinstance(v, (str, int, float)) for v in value):
+        raise BadRequest(f"expected a list of names (an array of strings, or comma-separated), got {value!r}"[:200])
     items = value.split(",") if isinstance(value, str) else value
     out = [str(v).strip() for v in items if str(v).strip()]
     return out or None

@@ -196,6 +196,9 @@ def search_from_body(body: Any) -> dict[str, Any]:
     unknown = sorted(set(body) - POST_KEYS)
     if unknown:
         raise BadRequest(f"unknown search member(s): {', '.join(unknown)}; allowed: {', '.join(sorted(POST_KEYS))}")
+    nulls = sorted(k for k, v in body.items() if v is None)
+    if nulls:  # as stac-api-validator expects ({"fields": null} is a 400) and the STAC API schemas say
+        raise BadRequest(f"{', '.join(nulls)}: null is no value here; leave the member out")
     bbox = body.get("bbox")
     if bbox is not None and (not isinstance(bbox, list) or not all(
             isinstance(n, (int, float)) and not isinstance(n, bool) for n in bbox)):

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from raster_worker import stats, timebins
 
-from .. import config, db, params, responses
+from .. import config, db, openapi, params, responses
 from ..errors import APIError, BadRequest
 from ..openapi import op
 
@@ -245,6 +245,10 @@ def _op(summary_text: str, names: list[str], body: bool = False) -> dict[str, An
     operation["responses"]["200"]["content"].update(_CSV)
     if body:
         operation["parameters"] = op("", "", params=["collectionId"])["parameters"]
+        members = {name: openapi.parameter(name)["schema"] for name in names if name != "collectionId"}
+        members["intersects"] = {"type": "object", "required": ["type"]}
+        operation["requestBody"]["content"]["application/json"]["schema"] = {
+            "type": "object", "properties": members, "additionalProperties": False}
     return operation
 
 

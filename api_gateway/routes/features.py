@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import db, openapi, params, stac_params
+from ..auth import role_for
 from ..errors import BadRequest
 from ..responses import document
 
@@ -52,6 +53,7 @@ def _upload_params(request: Request) -> dict[str, Any]:
 
 
 async def upload(request: Request) -> Response:
+    role_for(request, write=True)  # 401 before the body is read
     try:
         body = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

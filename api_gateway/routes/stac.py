@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import db, openapi, stac_params
+from ..auth import role_for
 from ..errors import BadRequest
 from ..responses import GEOJSON, JSON, SCHEMA_JSON, document
 
@@ -25,8 +26,11 @@ def _path(request: Request, name: str) -> str:
     return str(request.path_params[name])
 
 
-async def _body_text(request: Request) -> str:
-    """The request body as text for a `%s::jsonb` parameter (PostgreSQL rejects what is not JSON: 400)."""
+async def _body_text(request: Request, write: bool = True) -> str:
+    """The request body as text for a `%s::jsonb` parameter (PostgreSQL rejects what is not JSON: 400). For a
+    write, a missing or wrong token is the 401 before the body is looked at."""
+    if write:
+        role_for(request, write=True)
     raw = await request.body()
     if not raw.strip():
         raise BadRequest("the request body is empty: send a JSON document")
@@ -38,7 +42,7 @@ async def _body_text(request: Request) -> str:
 
 async def _json_body(request: Request) -> Any:
     try:
-        return json.loads(await _body_text(request))
+        return json.loads(await _body_text(request, write=False))
     except json.JSONDecodeError as e:
         raise BadRequest(f"the request body is not valid JSON: {e}") from None
 
@@ -217,13 +221,16 @@ SEARCH_PARAMS = ["bbox", "intersects", "datetime", "ids", "collections", "limit"
                  "filter-crs", "sortby", "fields", "token"]
 ITEM = ["collectionId", "itemId"]
 _STRINGS = {"type": "array", "items": {"type": "string"}}
-SEARCH_BODY = {"type": "object", "properties": {  # null stands for an absent member
-    name: {**schema, "nullable": True} for name, schema in {
-        "bbox": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
-        "intersects": {"type": "object", "required": ["type"]}, "datetime": {"type": "string"}, "ids": _STRINGS,
-        "collections": _STRINGS, "limit": {"type": "integer", "minimum": 1},
-        "filter-lang": {"type": "string", "enum": ["cql2-json", "cql2-text"]}, "filter-crs": {"type": "string"},
-        "token": {"type": "string"}}.items()}}
+SEARCH_BODY = {"type": "object", "properties": {
+    "bbox": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+    "intersects": {"type": "object", "required": ["type"]}, "datetime": {"type": "string"},
+    "ids": {"oneOf": [_STRINGS, {"type": "string"}]}, "collections": {"oneOf": [_STRINGS, {"type": "string"}]},
+    "limit": {"type": "integer", "minimum": 1},
+    "filter-lang": {"type": "string", "enum": ["cql2-json", "cql2-text"]}, "filter-crs": {"type": "string"},
+    "token": {"type": "string"}, "conf": {"type": "object"},
+    "filter": {"oneOf": [{"type": "object"}, {"type": "string"}]},
+    "sortby": {"type": "array", "items": {"type": "object", "required": ["field"]}}, "fields": {"type": "object"}},
+    "additionalProperties": False}
 _op = openapi.op
 OPENAPI: dict[str, Any] = {
     "/search": {
