@@ -123,6 +123,12 @@ async def queryables(request: Request) -> Response:
     return document(request, await db.call(request, "SELECT api.queryables()::text"), media_type=SCHEMA_JSON)
 
 
+async def collections_queryables(request: Request) -> Response:
+    query = {"query": dict(request.query_params.items())}
+    body = await db.call(request, "SELECT api.collections_queryables(%s::jsonb)::text", (Jsonb(query),))
+    return document(request, body, media_type=SCHEMA_JSON)
+
+
 async def collection_queryables(request: Request) -> Response:
     query = {"query": dict(request.query_params.items())}
     body = await db.call(request, "SELECT api.collection_queryables(%s, %s::jsonb)::text",
@@ -208,6 +214,7 @@ async def search(request: Request) -> Response:
 routes: list[BaseRoute] = [
     Route("/search", search, methods=["GET", "POST"]),
     Route("/queryables", queryables, methods=["GET"]),
+    Route("/collection-queryables", collections_queryables, methods=["GET"]),
     Route("/collections", collections, methods=["GET", "POST"]),
     Route("/collections/{collectionId}", collection, methods=["GET", "PUT", "PATCH", "DELETE"]),
     Route("/collections/{collectionId}/queryables", collection_queryables, methods=["GET"]),
@@ -240,6 +247,10 @@ OPENAPI: dict[str, Any] = {
                         "application/json": {"schema": SEARCH_BODY}}}}),
     },
     "/queryables": {"get": _op("Queryables for /search filters (JSON Schema)", "STAC", media=SCHEMA_JSON)},
+    "/collection-queryables": {
+        "get": _op("Queryables for collection search filters (GET /collections?filter=; JSON Schema)", "STAC",
+                   media=SCHEMA_JSON),
+    },
     "/collections": {
         "get": _op("Collections of every kind (collection search: bbox, datetime, q, filter, sortby, fields)",
                    "STAC", params=["bbox", "datetime", "q", "filter", "filter-lang", "sortby", "fields", "limit",

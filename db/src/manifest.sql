@@ -20,6 +20,7 @@
 \ir api/features_aggregate.sql
 \ir api/features_openapi.sql
 \ir api/sortables.sql
+\ir api/collections_queryables.sql
 \ir api/features_tiles.sql
 \ir api/tile_matrix_sets.sql
 \ir api/tilesets.sql

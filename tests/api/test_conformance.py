@@ -70,7 +70,7 @@ def _item(i: int) -> dict:
 
 def _collection(cid: str) -> dict:
     return {"id": cid, "type": "Collection", "stac_version": "1.0.0", "license": "CC0-1.0",
-            "description": f"{cid} conformancewidget", "title": cid,
+            "description": f"{cid} conformancewidget", "title": cid, "keywords": ["conformance"],
             "extent": {"spatial": {"bbox": [[0, 0, 2, 2]]},
                        "temporal": {"interval": [["2024-01-01T00:00:00Z", "2024-01-04T00:00:00Z"]]}}}
 
@@ -277,6 +277,12 @@ def check_free_text(http: httpx.Client, _: Cube) -> None:
 def check_collection_filter(http: httpx.Client, _: Cube) -> None:
     doc = ok(http.get("/collections", params={"filter": f"id = '{FEAT}'"}))
     assert [c["id"] for c in doc["collections"]] == [FEAT]
+    href = link(doc, "http://www.opengis.net/def/rel/ogc/1.0/queryables")["href"]
+    assert {"id", "title", "geometry", "datetime"} <= set(ok(http.get(href), "application/schema+json")["properties"])
+    for text in ("S_INTERSECTS(geometry, BBOX(1.5, 1.5, 3, 3))", "S_INTERSECTS(POINT(1 1), geometry)",
+                 "datetime < DATE('2024-01-02') AND A_CONTAINS(keywords, ('conformance'))"):
+        found = {c["id"] for c in ok(http.get("/collections", params={"filter": text, "limit": 100}))["collections"]}
+        assert STAC in found and CUBE not in found, text
 
 
 def check_collection_sort(http: httpx.Client, _: Cube) -> None:

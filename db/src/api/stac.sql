@@ -168,7 +168,7 @@ DECLARE
     off int := coalesce((params ->> 'offset')::int, 0);
     body jsonb := jsonb_strip_nulls(jsonb_build_object(
         'bbox', params -> 'bbox', 'datetime', params -> 'datetime', 'q', params -> 'q',
-        'filter', params -> 'filter', 'filter-lang', CASE WHEN params ? 'filter' THEN 'cql2-json' END,
+        'filter', libs.stac_cql2(params -> 'filter'), 'filter-lang', CASE WHEN params ? 'filter' THEN 'cql2-json' END,
         'sortby', params -> 'sortby', 'fields', params -> 'fields', 'limit', lim, 'offset', off));
     res jsonb;
 BEGIN
@@ -188,7 +188,9 @@ BEGIN
             FROM jsonb_array_elements(res -> 'collections') WITH ORDINALITY AS s(c, n)
             LEFT JOIN data.collection_meta m ON m.collection_id = c ->> 'id'), '[]'),
         'links', libs.stac_page_links('collections', params -> 'query', (res ->> 'numberMatched')::bigint,
-                                      jsonb_array_length(res -> 'collections'), lim, off),
+                                      jsonb_array_length(res -> 'collections'), lim, off)
+              || libs.link('http://www.opengis.net/def/rel/ogc/1.0/queryables', libs.url('collection-queryables'),
+                           'application/schema+json', 'Queryables for collection search filters'),
         'numberMatched', res -> 'numberMatched',
         'numberReturned', jsonb_array_length(res -> 'collections'));
 END
