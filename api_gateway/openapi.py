@@ -57,22 +57,24 @@ PARAMETERS: dict[str, dict[str, Any]] = {
                         "anyOf": [{"minItems": 4, "maxItems": 4}, {"minItems": 6, "maxItems": 6}]},
              "style": "form", "explode": False},
     "filter-crs": {"schema": {"type": "string", "enum": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84",
-                                                         "http://www.opengis.net/def/crs/EPSG/0/4326", ""]}},
+                                                         "http://www.opengis.net/def/crs/EPSG/0/4326"]}},
     "z": {"schema": _NATURAL}, "x": {"schema": _NATURAL}, "y": {"schema": _NATURAL},
     # the two CQL2 encodings, and "cql-text", the name the drafts of OGC API Features Part 3 gave CQL2 text, which
     # GDAL's OAPIF driver (3.12) looks for in this enum before it sends an attribute filter to the server (read as
-    # cql2-text: api_gateway/params.py); "" is the default
-    "filter-lang": {"schema": {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text", ""]}},
+    # cql2-text: api_gateway/params.py)
+    "filter-lang": {"schema": {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"]}},
     "force": {"schema": {"type": "boolean"}},
     **{name: _LIST for name in ("collections", "ids", "fields", "sortby", "properties", "layers")},
 }
 PATH_PARAMETERS = {"z", "x", "y", "tileMatrixSetId"}
+NOT_EMPTY = {"limit", "offset"}   # the only query parameters whose empty value is a 400, not "absent"
 
 
 def parameter(name: str) -> dict[str, Any]:
     in_path = name.endswith("Id") or name in PATH_PARAMETERS
+    empty = {} if in_path or name in NOT_EMPTY else {"allowEmptyValue": True}
     return {"name": name, "in": "path" if in_path else "query", "required": in_path, "schema": {"type": "string"},
-            **PARAMETERS.get(name, {})}
+            **empty, **PARAMETERS.get(name, {})}
 
 
 def _collection_items(paths: dict[str, Any], cid: str, extra: list[dict[str, Any]]) -> dict[str, Any]:
@@ -80,7 +82,8 @@ def _collection_items(paths: dict[str, Any], cid: str, extra: list[dict[str, Any
     return {**generic, "summary": f"Features of collection {cid}; a queryable property as a query parameter "
                                   "(?name=value) selects the features whose property equals the value",
             "operationId": f"getFeatures.{cid}",
-            "parameters": [p for p in generic.get("parameters", []) if p["in"] != "path"] + extra}
+            "parameters": [p for p in generic.get("parameters", []) if p["in"] != "path"]
+            + [{"allowEmptyValue": True, **p} for p in extra]}
 
 
 def op(summary: str, tag: str, *, params: list[str] | None = None, body: bool = False, write: bool = False,
