@@ -21,7 +21,7 @@ from .errors import BadRequest
 GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
                   "GeometryCollection"}
 POST_KEYS = {"bbox", "intersects", "datetime", "ids", "collections", "limit", "filter", "filter-lang",
-             "filter-crs", "sortby", "fields", "token", "conf"}
+             "filter-crs", "sortby", "fields", "token", "conf", "offset"}
 
 
 def parse_intersects(value: Any) -> dict[str, Any] | None:
@@ -152,6 +152,19 @@ def parse_strings(value: Any, name: str) -> list[str] | None:
     return params.parse_list(value)
 
 
+def parse_offset(value: Any) -> int | None:
+    """offset: how many matches to skip before the page (0 or absent: none). The page's next/prev links carry a
+    token instead, which continues from the page's last/first item."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+        raise BadRequest(f"offset must be a non-negative integer, got {value!r}")
+    n = int(value)
+    if n > 10**12:
+        raise BadRequest(f"offset must be a non-negative integer of at most 12 digits, got {value!r}")
+    return n or None
+
+
 def _common(get: Any) -> dict[str, Any]:
     """The members GET and POST share, read with `get(name)`; None values are left out."""
     if get("bbox") not in (None, "", []) and get("intersects") not in (None, ""):
@@ -171,6 +184,7 @@ def _common(get: Any) -> dict[str, Any]:
         "sortby": params.parse_sortby(get("sortby")),
         "fields": parse_fields(get("fields")),
         "token": get("token") or None,
+        "offset": parse_offset(get("offset")),
     }
     if out["filter"] is not None:
         out["filter-lang"] = "cql2-json"

@@ -63,8 +63,7 @@ def _page_start(search: dict[str, Any]) -> int | None:
     """0, or the `offset=` of a features page; None when the page follows a token."""
     if "token" in search:
         return None
-    offset = str(search.get("query", {}).get("offset", "0"))
-    return int(offset) if offset.isdigit() else None
+    return int(search.get("offset", 0))
 
 
 async def _search(request: Request, sql: str, args: tuple[Any, ...], search: dict[str, Any]) -> Response:
@@ -225,7 +224,7 @@ routes: list[BaseRoute] = [
 ]
 
 SEARCH_PARAMS = ["bbox", "intersects", "datetime", "ids", "collections", "limit", "filter", "filter-lang",
-                 "filter-crs", "sortby", "fields", "token"]
+                 "filter-crs", "sortby", "fields", "token", "offset"]
 ITEM = ["collectionId", "itemId"]
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 SEARCH_BODY = {"type": "object", "properties": {
@@ -234,7 +233,7 @@ SEARCH_BODY = {"type": "object", "properties": {
     "ids": {"oneOf": [_STRINGS, {"type": "string"}]}, "collections": {"oneOf": [_STRINGS, {"type": "string"}]},
     "limit": {"type": "integer", "minimum": 1},
     "filter-lang": {"type": "string", "enum": ["cql2-json", "cql2-text"]}, "filter-crs": {"type": "string"},
-    "token": {"type": "string"}, "conf": {"type": "object"},
+    "token": {"type": "string"}, "conf": {"type": "object"}, "offset": {"type": "integer", "minimum": 0},
     "filter": {"oneOf": [{"type": "object"}, {"type": "string"}]},
     "sortby": {"type": "array", "items": {"type": "object", "required": ["field"]}}, "fields": {"type": "object"}},
     "additionalProperties": False}
@@ -279,7 +278,7 @@ OPENAPI: dict[str, Any] = {
     "/collections/{collectionId}/items": {
         "get": _op("Items (STAC) or features (features/hybrid collections; these page by key: follow the "
                    "next/prev links, whose token names the last/first feature; offset=n is accepted too)", "STAC",
-                   params=["collectionId", *(p for p in SEARCH_PARAMS if p != "collections"), "offset"],
+                   params=["collectionId", *(p for p in SEARCH_PARAMS if p != "collections")],
                    media=GEOJSON),
         "post": _op("Add an item or an ItemCollection (201)", "STAC", params=["collectionId"], body=True,
                     write=True, media=GEOJSON, status=201),

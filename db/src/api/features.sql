@@ -165,7 +165,7 @@ $$;
 CREATE OR REPLACE FUNCTION libs.features_offset(params jsonb) RETURNS bigint
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 DECLARE
-    raw text := params -> 'query' ->> 'offset';
+    raw text := coalesce(params ->> 'offset', params -> 'query' ->> 'offset');   -- POST /search: a body member
 BEGIN
     IF raw IS NULL OR raw = '' THEN RETURN 0; END IF;
     IF raw !~ '^\d{1,12}$' THEN
@@ -311,11 +311,10 @@ DECLARE
     page jsonb := libs.features_page(collection_id, params);
 BEGIN
     RETURN jsonb_build_object('type', 'FeatureCollection', 'features', page -> 'features',
-        -- {"next": token, "prev": token}, as libs.stac_search_links reads them; the links' token replaces offset
+        -- {"next": token, "prev": token}, as libs.stac_search_links reads them (self keeps the offset; in
+        -- next/prev the page's token replaces it)
         'links', libs.stac_search_links(jsonb_strip_nulls(jsonb_build_object('next', page -> 'next',
-                                                                             'prev', page -> 'prev')), path,
-                                        CASE WHEN params ? 'query' THEN params || jsonb_build_object(
-                                            'query', (params -> 'query') - 'offset') ELSE params END),
+                                                                             'prev', page -> 'prev')), path, params),
         'numberMatched', page -> 'numberMatched', 'numberReturned', page -> 'numberReturned');
 END
 $$;

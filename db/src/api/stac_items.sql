@@ -33,7 +33,7 @@ LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 BEGIN
     RETURN (SELECT coalesce(jsonb_object_agg(key, value), '{}') FROM jsonb_each(coalesce(params, '{}'))
     WHERE key IN ('ids', 'collections', 'bbox', 'intersects', 'datetime', 'filter', 'filter-lang', 'filter-crs',
-                  'sortby', 'fields', 'limit', 'token', 'q') AND jsonb_typeof(value) <> 'null');
+                  'sortby', 'fields', 'limit', 'token', 'q', 'offset') AND jsonb_typeof(value) <> 'null');
 END
 $$;
 
@@ -152,7 +152,9 @@ $$;
 
 CREATE OR REPLACE FUNCTION libs.stac_search_links(res jsonb, path text, params jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
--- self/root and next/prev links; GET links repeat the request's query, POST links its body.
+-- self/root and next/prev links; GET links repeat the request's query, POST links its body. self is the request
+-- as made (offset and token included: following it gives the same page); next/prev carry the page's token in
+-- place of token and offset (a token continues from the page's last/first item, wherever the page began).
 -- Tokens: res.next / res.prev (libs.stac_search_page), or pgSTAC-style links whose href ends in
 -- ?token=... (libs.features_search builds those).
 BEGIN
@@ -164,13 +166,16 @@ BEGIN
         WHERE l ->> 'rel' IN ('next', 'prev') AND NOT res ? (l ->> 'rel')
     ), post AS (SELECT params ->> 'method' = 'POST' AS is_post, libs.stac_request_body(params) AS body)
     SELECT jsonb_build_array(
-               CASE WHEN post.is_post THEN libs.link('self', libs.url(path), 'application/geo+json')
-                    ELSE libs.link('self', libs.url_with_query(path, params -> 'query'), 'application/geo+json') END,
+               CASE WHEN post.is_post THEN libs.link('self', libs.url(path), 'application/geo+json', NULL, 'POST')
+                                           || jsonb_build_object('body', post.body)
+                    ELSE libs.link('self', libs.url_with_query(path, coalesce(params -> 'query', '{}')
+                             || CASE WHEN params ->> 'token' <> '' THEN jsonb_build_object('token', params ->> 'token')
+                                     ELSE '{}' END), 'application/geo+json') END,
                libs.link('root', libs.url(''), 'application/json', 'Root catalog'))
         || coalesce((SELECT jsonb_agg(CASE WHEN post.is_post
                         THEN libs.link(t.rel, libs.url(path), 'application/geo+json', NULL, 'POST')
-                             || jsonb_build_object('body', post.body || jsonb_build_object('token', t.token))
-                        ELSE libs.link(t.rel, libs.url_with_query(path, coalesce(params -> 'query', '{}')
+                             || jsonb_build_object('body', (post.body - 'offset') || jsonb_build_object('token', t.token))
+                        ELSE libs.link(t.rel, libs.url_with_query(path, (coalesce(params -> 'query', '{}') - 'offset')
                                  || jsonb_build_object('token', t.token)), 'application/geo+json', NULL, 'GET')
                         END ORDER BY t.rel) FROM t), '[]')
     FROM post);

@@ -42,6 +42,7 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
 DECLARE
     where_sql text := pgstac.stac_search_to_where(search);
     lim int := coalesce((search ->> 'limit')::int, 10);
+    off bigint := coalesce((search ->> 'offset')::bigint, 0);   -- matches skipped (after the token, if any)
     fields jsonb := coalesce(search -> 'fields', '{}');
     -- the stored item as pgstac.content_nonhydrated builds it, inlined (it is PL/pgSQL, called per row)
     item_sql text := format('jsonb_build_object(''id'', id, ''geometry'', %s, ''collection'', collection, '
@@ -65,6 +66,9 @@ BEGIN
         token_sql := pgstac.get_token_filter(search -> 'sortby', tok.item, tok.prev, false);
     END IF;
     orderby := pgstac.sort_sqlorderby(search, is_prev);
+    IF off > 0 AND NOT is_prev THEN
+        has_prev := true;   -- matches lie before the page (shown when the page has items to name)
+    END IF;
     IF count IS NULL AND libs.stac_items_at_most(search -> 'collections', 100000) THEN
         count := 'exact';   -- the searched collections hold at most 100,000 items: no estimate needed
     ELSIF count IS DISTINCT FROM 'exact' THEN
@@ -74,14 +78,14 @@ BEGIN
         EXECUTE format('WITH m AS (SELECT * FROM pgstac.items WHERE %s) '
                        'SELECT (SELECT count(*) FROM m), (SELECT coalesce(jsonb_agg(%s ORDER BY n), ''[]'') '
                        'FROM (SELECT *, row_number() OVER () AS n '
-                       '      FROM (SELECT * FROM m WHERE %s ORDER BY %s LIMIT %s) s) q)',
-                       where_sql, item_sql, token_sql, orderby, lim + 1)
+                       '      FROM (SELECT * FROM m WHERE %s ORDER BY %s LIMIT %s OFFSET %s) s) q)',
+                       where_sql, item_sql, token_sql, orderby, lim + 1, off)
             INTO matched, rows;
     ELSE
         EXECUTE format('SELECT coalesce(jsonb_agg(%s ORDER BY n), ''[]'') '
                        'FROM (SELECT *, row_number() OVER () AS n '
-                       '      FROM (SELECT * FROM pgstac.items WHERE %s AND %s ORDER BY %s LIMIT %s) s) q',
-                       item_sql, where_sql, token_sql, orderby, lim + 1)
+                       '      FROM (SELECT * FROM pgstac.items WHERE %s AND %s ORDER BY %s LIMIT %s OFFSET %s) s) q',
+                       item_sql, where_sql, token_sql, orderby, lim + 1, off)
             INTO rows;
     END IF;
     IF jsonb_array_length(rows) > lim THEN
