@@ -155,7 +155,7 @@ def parse_strings(value: Any, name: str) -> list[str] | None:
 def parse_offset(value: Any) -> int | None:
     """offset: how many matches to skip before the page (0 or absent: none). The page's next/prev links carry a
     token instead, which continues from the page's last/first item."""
-    if value is None or value == "":
+    if value is None:
         return None
     if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
         raise BadRequest(f"offset must be a non-negative integer, got {value!r}")
