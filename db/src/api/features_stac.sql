@@ -15,14 +15,15 @@ $$;
 
 -- The STAC time members of a feature: datetime from its own time (the collection's datetime property);
 -- when it has none (or has an end), datetime null or kept, plus start_datetime and end_datetime. A feature
--- without any time is described as valid at the instant it was last written (data.features.written_at).
+-- without any time is described as valid at the instant it was last written (data.features.written_at), to the
+-- millisecond: GDAL (3.12, through pyogrio) rounds a fraction of .9995 s and more up to 1000 ms and fails.
 CREATE OR REPLACE FUNCTION libs.feature_stac_times(dt timestamptz, end_dt timestamptz, written timestamptz)
 RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN dt IS NOT NULL AND end_dt IS NULL THEN pg_catalog.jsonb_build_object('datetime', libs.rfc3339(dt))
         ELSE pg_catalog.jsonb_build_object('datetime', libs.rfc3339(dt),
-            'start_datetime', libs.rfc3339(coalesce(dt, end_dt, written)),
-            'end_datetime', libs.rfc3339(coalesce(end_dt, dt, written))) END;
+            'start_datetime', libs.rfc3339(coalesce(dt, end_dt, pg_catalog.date_trunc('milliseconds', written))),
+            'end_datetime', libs.rfc3339(coalesce(end_dt, dt, pg_catalog.date_trunc('milliseconds', written)))) END;
 $$;
 COMMENT ON FUNCTION libs.feature_stac_times(timestamptz, timestamptz, timestamptz) IS
     'STAC time properties of a feature: {"datetime"} from its own time; without one (or with an end time) '
