@@ -93,8 +93,8 @@ def test_a_feature_is_a_stac_item_and_an_ogc_feature(http, collections, db):
         x, y = item["geometry"]["coordinates"][0][0]
         assert item["bbox"] == pytest.approx([x, y, x + .02, y + .02])
     assert timed["properties"]["datetime"] == "2025-06-01T06:00:00Z" and "start_datetime" not in timed["properties"]
-    written = db.execute("SELECT written_at FROM data.features WHERE collection_id = %s AND id = 'parcel-01'",
-                         (FIELDS,)).fetchone()[0]
+    written = db.execute("SELECT date_trunc('milliseconds', written_at) FROM data.features "
+                         "WHERE collection_id = %s AND id = 'parcel-01'", (FIELDS,)).fetchone()[0]
     props = untimed["properties"]
     assert props["datetime"] is None and props["start_datetime"] == props["end_datetime"]
     assert props["start_datetime"].endswith("Z") and datetime.fromisoformat(props["start_datetime"]) == written
