@@ -1,11 +1,12 @@
-"""STAC Browser (radiantearth/stac-browser, built by `make e2e-deps`) in headless Chromium, pointed at our root.
+"""STAC Browser (radiantearth/stac-browser, built by `make e2e-deps`) in headless Chromium, at our root URL.
 
-STAC Browser's files are served by a small static server on another origin than the API (so CORS is exercised),
-with `catalogUrl` set in its runtime config.js, in history mode (unknown paths answer index.html, as its docs ask
-of a host). The test opens what a user opens: the root catalog, a collection of each kind (STAC items, features,
-cube, hybrid), their items, an item, and a search; it asserts on what the page shows (titles, item ids), that no
-error banner is shown, that nothing was logged as an error to the console and that every request to our API
-succeeded.
+STAC Browser's files are served by a small static server on another origin than the API (so CORS is
+exercised), with `catalogUrl` set in its runtime config.js, in history mode (unknown paths answer index.html,
+as its docs ask of a host). The tests open what a user opens: the root catalog, a collection of each kind (STAC
+items, features, cube, hybrid) with its items, an item of each, item search with a filter and paging,
+collection search, a feature collection's items filtered on a property, and the /api/v2/ surface. They assert on
+what the page shows (titles, item ids), that no error banner is shown, that nothing was logged as an error to
+the console and that every request to our API succeeded.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def collections(services) -> Iterator[dict[str, list[str]]]:
             assert r.status_code == 201, r.text
         r = client.patch(f"/collections/{CUBE}", json={"title": TITLES[CUBE]})
         assert r.status_code in (200, 204), r.text
-        items = {cid: [f["id"] for f in client.get(f"/collections/{cid}/items", params={"limit": 3}).json()["features"]]
-                 for cid in TITLES}
+        items = {cid: [f["id"] for f in client.get(f"/collections/{cid}/items",
+                                                   params={"limit": 3}).json()["features"]] for cid in TITLES}
         yield items
         for cid in TITLES:
             client.delete(f"/collections/{cid}")
@@ -65,7 +66,7 @@ def collections(services) -> Iterator[dict[str, list[str]]]:
 
 def make_stac(client: httpx.Client) -> None:
     r = client.post("/collections", json={
-        "id": STAC, "description": "scenes for STAC Browser", "license": "CC-BY-4.0", "title": TITLES[STAC],
+        "id": STAC, "description": "quokka scenes for STAC Browser", "license": "CC-BY-4.0", "title": TITLES[STAC],
         "extent": {"spatial": {"bbox": [[10, 45, 11, 46]]},
                    "temporal": {"interval": [["2024-01-01T00:00:00Z", None]]}}})
     assert r.status_code == 201, r.text
@@ -92,18 +93,31 @@ class SinglePageApp(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def browser_url(services, tmp_path_factory) -> Iterator[str]:
+def serve_stac_browser(site: Path, catalog_url: str) -> http.server.ThreadingHTTPServer:
+    """STAC Browser's files copied to site, its config.js pointing at catalog_url, served on a free port."""
     if not (SB_DIST / "index.html").exists():
         pytest.skip(f"STAC Browser is not built in {SB_DIST}: run `make e2e-deps`")
-    site = tmp_path_factory.mktemp("stac-browser") / "site"
     shutil.copytree(SB_DIST, site)
-    config = {"catalogUrl": f"{services.url}/", "detectLocaleFromBrowser": False, "storeLocale": False,
+    config = {"catalogUrl": catalog_url, "detectLocaleFromBrowser": False, "storeLocale": False,
               "socialSharing": []}
     (site / "config.js").write_text(f"window.STAC_BROWSER_CONFIG = {json.dumps(config)};\n")
     handler = lambda *a: SinglePageApp(*a, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def browser_url(services, tmp_path_factory) -> Iterator[str]:
+    server = serve_stac_browser(tmp_path_factory.mktemp("stac-browser") / "site", f"{services.url}/")
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser_url_v2(services, tmp_path_factory) -> Iterator[str]:
+    """The same, pointed at the /api/v2/ surface."""
+    server = serve_stac_browser(tmp_path_factory.mktemp("stac-browser-v2") / "site", f"{services.url}/api/v2/")
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
 
@@ -176,7 +190,8 @@ class Page:
         """Clicks the first visible element matching `within` whose text is text (a dropdown's items, visible or not,
         only need to hold it)."""
         clicked = self.chrome.evaluate(f"""(() => {{
-            const all = [...document.querySelectorAll({json.dumps(within)})].filter(e => e.offsetParent || e.matches('.dropdown-item'));
+            const all = [...document.querySelectorAll({json.dumps(within)})]
+                .filter(e => e.offsetParent || e.matches('.dropdown-item'));
             const el = all.find(e => e.innerText.trim() === {json.dumps(text)})
                     || all.find(e => e.matches('.dropdown-item') && e.innerText.includes({json.dumps(text)}));
             if (el) el.click();
@@ -198,6 +213,22 @@ class Page:
         while not self.chrome.evaluate(script):  # the filter's row is drawn on the next tick
             assert time.monotonic() < deadline, f"no value input for {queryable}: {self.text()}"
             time.sleep(0.1)
+
+    def type_and_enter(self, element_id: str, text: str) -> None:
+        """Types into an input as a user does (a tag input takes its value on Enter)."""
+        self.chrome.evaluate(f"document.getElementById({json.dumps(element_id)}).focus()")
+        self.chrome.send("Input.insertText", text=text)
+        for kind in ("keyDown", "keyUp"):
+            self.chrome.send("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter",
+                             windowsVirtualKeyCode=13, **({"text": "\r"} if kind == "keyDown" else {}))
+
+    def collection_cards(self) -> list[str]:
+        return list(json.loads(self.chrome.evaluate(
+            "JSON.stringify([...document.querySelectorAll('.catalog-card .card-title')].map(e => e.innerText.trim()))")))
+
+    def api_requests(self) -> list[str]:
+        return [e["params"]["request"]["url"] for e in self.chrome.events
+                if e["method"] == "Network.requestWillBeSent" and e["params"]["request"]["url"].startswith(self.api)]
 
     def item_cards(self) -> list[str]:
         """The ids (or titles) on the item cards shown, in order."""
@@ -273,7 +304,8 @@ def test_search_pages_through_items(page, services, collections):
     page.wait_for("Next")
     first = page.item_cards()
     matched = httpx.post(f"{services.url}/search", json={"limit": 1}, timeout=30).json()["numberMatched"]
-    assert len(first) == 10 and matched > 10 and f"Items{matched}" in page.text().replace(" ", "").replace("\n", "")
+    heading = f"Items{matched}"   # the heading and the count of all matches, "Items 24"
+    assert len(first) == 10 and matched > 10 and heading in page.text().replace(" ", "").replace("\n", "")
     page.click("Next ›")
     page.wait_for()
     second = page.item_cards()
@@ -294,4 +326,30 @@ def test_collection_items_filtered_by_a_property(page, services, collections):
     page.click("Submit")
     page.wait_for(*expected)
     assert sorted(page.item_cards()) == sorted(expected) and len(expected) < 6, page.text()
+    assert page.problems() == []
+
+
+def test_search_collections_by_a_term(page, services, collections):
+    """Collection search (free text, GET /collections?q=): only the collection whose description has the word."""
+    page.open("/search", "Search for Collections")
+    page.click("Search for Collections")
+    page.type_and_enter("q1", "quokka")
+    page.click("Submit")
+    page.wait_for(TITLES[STAC])
+    assert page.collection_cards() == [TITLES[STAC]], page.text()
+    assert any("q=quokka" in url for url in page.api_requests())
+    assert page.problems() == []
+
+
+def test_the_api_v2_surface(chrome, browser_url_v2, services, collections):  # noqa: F811
+    """Pointed at /api/v2/, STAC Browser stays there: every request it sends to the API is under /api/v2/."""
+    page = Page(chrome, browser_url_v2, services.url)
+    shown = titles(services)
+    text = page.open("/", *shown.values())
+    assert all(title in text for title in shown.values()), text
+    requests = page.api_requests()
+    text = page.open(f"/collections/{HYBRID}/items/{collections[HYBRID][0]}", collections[HYBRID][0])
+    assert collections[HYBRID][0] in text and shown[HYBRID] in text, text
+    requests += page.api_requests()
+    assert requests and all(url.startswith(f"{services.url}/api/v2/") for url in requests), requests
     assert page.problems() == []
