@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +150,16 @@ class Page:
                 return text
             time.sleep(0.25)
         return text
+
+    def wait_until(self, read: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 60) -> Any:
+        """Reads the page (read()) until done(what was read); returns the last reading."""
+        deadline = time.monotonic() + timeout
+        value = read()
+        while not done(value) and time.monotonic() < deadline:
+            time.sleep(0.25)
+            value = read()
+        self.wait_for(timeout=timeout)
+        return value
 
     def pending(self) -> set[str]:
         sent, done = set(), set()
@@ -292,8 +302,8 @@ def test_search_items_with_a_filter(page, services, collections):
     page.add_filter("eo:cloud_cover", "13.25")
     page.chrome.events.clear()
     page.click("Submit")
-    page.wait_for("sb-scene-1")
-    assert page.item_cards() == ["sb-scene-1"], page.text()
+    shown = page.wait_until(page.item_cards, lambda cards: cards == ["sb-scene-1"])
+    assert shown == ["sb-scene-1"], page.text()
     assert page.problems() == []
 
 
@@ -301,14 +311,12 @@ def test_search_pages_through_items(page, services, collections):
     page.open("/search", "Search for Items")
     page.click("Search for Items")
     page.click("Submit")
-    page.wait_for("Next")
-    first = page.item_cards()
+    first = page.wait_until(page.item_cards, lambda cards: len(cards) == 10)
     matched = httpx.post(f"{services.url}/search", json={"limit": 1}, timeout=30).json()["numberMatched"]
     heading = f"Items{matched}"   # the heading and the count of all matches, "Items 24"
     assert len(first) == 10 and matched > 10 and heading in page.text().replace(" ", "").replace("\n", "")
     page.click("Next ›")
-    page.wait_for()
-    second = page.item_cards()
+    second = page.wait_until(page.item_cards, lambda cards: bool(cards) and cards != first)
     assert second and not set(second) & set(first), (first, second)
     assert page.problems() == []
 
@@ -324,8 +332,8 @@ def test_collection_items_filtered_by_a_property(page, services, collections):
     page.wait_for("Add filter")
     page.add_filter("crop", crop)
     page.click("Submit")
-    page.wait_for(*expected)
-    assert sorted(page.item_cards()) == sorted(expected) and len(expected) < 6, page.text()
+    shown = page.wait_until(page.item_cards, lambda cards: sorted(cards) == sorted(expected))
+    assert sorted(shown) == sorted(expected) and len(expected) < 6, page.text()
     assert page.problems() == []
 
 
@@ -335,8 +343,8 @@ def test_search_collections_by_a_term(page, services, collections):
     page.click("Search for Collections")
     page.type_and_enter("q1", "quokka")
     page.click("Submit")
-    page.wait_for(TITLES[STAC])
-    assert page.collection_cards() == [TITLES[STAC]], page.text()
+    shown = page.wait_until(page.collection_cards, lambda cards: cards == [TITLES[STAC]])
+    assert shown == [TITLES[STAC]], page.text()
     assert any("q=quokka" in url for url in page.api_requests())
     assert page.problems() == []
 
@@ -348,7 +356,7 @@ def test_the_api_v2_surface(chrome, browser_url_v2, services, collections):  # n
     text = page.open("/", *shown.values())
     assert all(title in text for title in shown.values()), text
     requests = page.api_requests()
-    text = page.open(f"/collections/{HYBRID}/items/{collections[HYBRID][0]}", collections[HYBRID][0])
+    text = page.open(f"/collections/{HYBRID}/items/{collections[HYBRID][0]}", collections[HYBRID][0], shown[HYBRID])
     assert collections[HYBRID][0] in text and shown[HYBRID] in text, text
     requests += page.api_requests()
     assert requests and all(url.startswith(f"{services.url}/api/v2/") for url in requests), requests
