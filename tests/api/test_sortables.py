@@ -120,3 +120,13 @@ def test_sortables_of_an_unknown_collection_is_a_404_and_parameters_are_checked(
 def test_openapi_lists_sortables(http):
     op = http.get("/api").json()["paths"]["/collections/{collectionId}/sortables"]["get"]
     assert "application/schema+json" in op["responses"]["200"]["content"]
+
+
+def test_stac_common_metadata_sorts_stac_items(http, loaded):
+    """title, created and updated (STAC common metadata; STAC Browser's sort menu) are sortables of every STAC
+    collection: the items here have none, so each sort is accepted and the tie-breakers (datetime, id, in the
+    sort's direction) decide."""
+    assert {"title", "created", "updated"} <= set(sortables(http, STAC)["properties"])
+    for field in ("title", "created", "updated"):
+        r = http.get(f"/collections/{STAC}/items", params={"sortby": f"-{field}"})
+        assert r.status_code == 200 and [f["id"] for f in r.json()["features"]] == ["s2", "s1", "s0"], r.text

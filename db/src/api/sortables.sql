@@ -4,7 +4,7 @@
 -- 400 that points here. No object, array or spatial property is sortable.
 
 -- What an item search over these STAC collections (JSON array of ids; NULL: all) sorts by, {name: schema}:
--- the item columns pgSTAC sorts on, and the queryables of the searched collections as pgSTAC reads them
+-- the item columns pgSTAC sorts on, STAC common metadata (title, created, updated), and the queryables of the searched collections as pgSTAC reads them
 -- (by their property wrapper: to_int, to_float, to_tstz; else text). Arrays, objects, geometry are left out.
 CREATE OR REPLACE FUNCTION libs.stac_sortables_schema(collections jsonb) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
@@ -13,7 +13,12 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
         ('collection', '{"title": "Collection id", "type": "string"}'),
         ('datetime', '{"title": "Date and time", "type": "string", "format": "date-time"}'),
         ('start_datetime', '{"title": "Start date and time", "type": "string", "format": "date-time"}'),
-        ('end_datetime', '{"title": "End date and time", "type": "string", "format": "date-time"}')
+        ('end_datetime', '{"title": "End date and time", "type": "string", "format": "date-time"}'),
+        -- STAC common metadata every item may carry (what STAC Browser's sort menu offers): pgSTAC sorts them by
+        -- their text, RFC 3339 times in time order; items without one sort after those with one
+        ('title', '{"title": "Title", "type": "string"}'),
+        ('created', '{"title": "Created", "type": "string", "format": "date-time"}'),
+        ('updated', '{"title": "Updated", "type": "string", "format": "date-time"}')
     ), registered AS (
         SELECT DISTINCT ON (name) regexp_replace(q.name, '^properties\.', '') AS name, q.definition,
                CASE q.property_wrapper WHEN 'to_int' THEN 'integer' WHEN 'to_float' THEN 'number'
