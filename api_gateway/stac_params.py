@@ -228,8 +228,13 @@ def search_from_body(body: Any) -> dict[str, Any]:
     return out
 
 
+COLLECTIONS_PARAMS = {"bbox", "datetime", "q", "filter", "filter-lang", "filter-crs", "sortby", "fields", "limit",
+                      "offset", "f"}
+
+
 def collections_from_query(query: QueryParams) -> dict[str, Any]:
     """GET /collections (collection search: bbox, datetime, q, filter, sortby, fields, limit, offset)."""
+    params.reject_unknown(query, COLLECTIONS_PARAMS, "GET /collections (collection search)")
     if query.get("limit") is not None:
         _check_int(query["limit"], "limit")
     out: dict[str, Any] = {

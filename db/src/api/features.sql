@@ -31,11 +31,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
                  'sortby', 'properties', 'fields', 'facetby', 'ids', 'f', 'crs', 'collections', 'intersects'];
 $$;
 
--- Raises a 400 naming the query parameters that are neither known nor queryables.
+-- Raises a 400 naming the query parameters that are neither known nor queryables, or whose value cannot be of
+-- the queryable's kind (?ph=abc on a number, ?sowing_date=AAA on a date).
 CREATE OR REPLACE FUNCTION libs.features_check_query(query jsonb, kinds jsonb, allowed text[]) RETURNS void
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 DECLARE
     unknown text[];
+    bad record;
 BEGIN
     SELECT array_agg(k ORDER BY k) INTO unknown FROM jsonb_object_keys(coalesce(query, '{}')) k
     WHERE k <> ALL (allowed) AND NOT kinds ? k;
@@ -43,7 +45,59 @@ BEGIN
         RAISE EXCEPTION 'unknown query parameter(s): %', array_to_string(unknown, ', ') USING ERRCODE = '22023',
             HINT = format('allowed: %s, or a queryable property name (?name=value)', array_to_string(allowed, ', '));
     END IF;
+    SELECT q.key, q.value, kinds ->> q.key AS kind INTO bad FROM jsonb_each_text(coalesce(query, '{}')) q
+    WHERE q.key <> ALL (allowed) AND NOT libs.query_value_fits(q.value, kinds ->> q.key)
+    ORDER BY q.key LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'query parameter %: % is not %', bad.key, to_jsonb(left(bad.value, 80)),
+            libs.kind_phrase(bad.kind) USING ERRCODE = '22023',
+            HINT = format('%s is a queryable of type %s (GET the collection''s queryables); ?%s=value keeps the '
+                          'features whose %s equals the value', bad.key, bad.kind, bad.key, bad.key);
+    END IF;
 END
+$$;
+
+-- What a value of a kind looks like, for messages: 'a number', 'an RFC 3339 date (YYYY-MM-DD)', ...
+CREATE OR REPLACE FUNCTION libs.kind_phrase(kind text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT CASE kind
+        WHEN 'integer' THEN 'an integer (e.g. 42)'
+        WHEN 'number' THEN 'a number (e.g. 6.5)'
+        WHEN 'boolean' THEN 'true or false'
+        WHEN 'date' THEN 'an RFC 3339 date (YYYY-MM-DD, e.g. 2024-05-01)'
+        WHEN 'date-time' THEN 'an RFC 3339 date-time (e.g. 2024-05-01T12:00:00Z) or date (2024-05-01)'
+        ELSE 'a ' || coalesce(kind, 'value') END;
+$$;
+
+-- The kind of a query string value (?name=value): integer or number when it is written as a number, boolean
+-- for true/false, date or date-time when it is a valid one, else string.
+CREATE OR REPLACE FUNCTION libs.query_value_kind(value text) RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+DECLARE
+    kind text;
+BEGIN
+    IF value ~ '^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,4})?$' THEN
+        RETURN libs.jsonb_kind(to_jsonb(value::numeric));
+    ELSIF lower(value) IN ('true', 'false') THEN
+        RETURN 'boolean';
+    END IF;
+    kind := libs.jsonb_kind(to_jsonb(value));
+    IF kind IN ('date', 'date-time') THEN
+        PERFORM value::timestamptz;  -- 2024-02-30 has the shape of a date, but is none
+    END IF;
+    RETURN kind;
+EXCEPTION WHEN data_exception THEN
+    RETURN 'string';
+END
+$$;
+
+-- Whether ?name=value can match a queryable of this kind: any value for a string (or mixed, array, object:
+-- they are compared as text), a value whose own kind the queryable's kind covers for the others (an integer
+-- for a number, a date for a date-time; not 1.5 for an integer, not a date-time for a date).
+CREATE OR REPLACE FUNCTION libs.query_value_fits(value text, kind text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT kind IS NULL OR kind NOT IN ('integer', 'number', 'boolean', 'date', 'date-time')
+        OR libs.kind_merge(kind, libs.query_value_kind(value)) = kind;
 $$;
 
 -- A comma-separated query parameter as a text array (NULL when absent).
@@ -73,10 +127,22 @@ BEGIN
 END
 $$;
 
--- ?name=value for queryables: equality on the property read as text.
+-- ?name=value for queryables: equality of the property and the value read as the queryable's kind (numbers
+-- by value: ?ph=7.0 matches 7; booleans: TRUE matches true; date-times as instants), else as text.
+-- libs.features_check_query has checked that each value fits its kind.
 CREATE OR REPLACE FUNCTION libs.features_query_equals_sql(query jsonb, kinds jsonb, allowed text[]) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    SELECT coalesce(string_agg(format('libs.jsonb_text(properties -> %L) = %L', key, value), ' AND '), 'TRUE')
+    SELECT coalesce(string_agg(CASE WHEN NOT libs.query_value_fits(value, kinds ->> key)
+                                    THEN 'FALSE'
+                                    WHEN kinds ->> key IN ('integer', 'number')
+                                    THEN format('(properties -> %L) = to_jsonb(%L::numeric)', key, value)
+                                    WHEN kinds ->> key = 'boolean'
+                                    THEN format('(properties -> %L) = to_jsonb(%L::boolean)', key, lower(value))
+                                    WHEN kinds ->> key = 'date-time'
+                                    THEN format('libs.jsonb_timestamptz(properties -> %L) = %L::timestamptz',
+                                                key, value)
+                                    ELSE format('libs.jsonb_text(properties -> %L) = %L', key, value) END,
+                               ' AND '), 'TRUE')
     FROM jsonb_each_text(coalesce(query, '{}'))
     WHERE key <> ALL (allowed) AND kinds ? key;
 $$;

@@ -160,6 +160,29 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
                          'application/json', NULL, 'GET')) ELSE '[]' END;
 $$;
 
+-- What collection search (GET /collections?sortby=) sorts by: the scalar fields of its queryables
+-- (api.collections_queryables) and the STAC common metadata created/updated. pgSTAC would sort by any other
+-- name silently, as NULL; here it is a 400 listing these. properties.x and x are the same field.
+CREATE OR REPLACE FUNCTION libs.collections_check_sortby(sortby jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+DECLARE
+    sortable text[] := ARRAY['created', 'datetime', 'description', 'end_datetime', 'id', 'license', 'title',
+                             'updated'];
+    unknown text[];
+BEGIN
+    IF jsonb_typeof(sortby) <> 'array' THEN RETURN; END IF;
+    SELECT array_agg(s ->> 'field' ORDER BY i) INTO unknown FROM jsonb_array_elements(sortby) WITH ORDINALITY t(s, i)
+    WHERE regexp_replace(s ->> 'field', '^properties\.', '') <> ALL (sortable);
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'sortby: cannot sort collections by %', array_to_string(unknown, ', ')
+            USING ERRCODE = '22023', HINT = format('sortable fields of collection search: %s',
+                                                   array_to_string(sortable, ', '));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION libs.collections_check_sortby(jsonb) IS
+    'Raises 22023 (400) for sortby fields collection search cannot sort by, listing those it can.';
+
 CREATE OR REPLACE FUNCTION api.collections_list(params jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pgstac, public AS $$
 -- params: {bbox, datetime, q, filter (cql2-json), sortby, fields, limit, offset, query: raw GET parameters}
@@ -175,6 +198,7 @@ BEGIN
     IF lim < 1 OR off < 0 THEN
         RAISE EXCEPTION 'limit must be positive and offset not negative' USING ERRCODE = '22023';
     END IF;
+    PERFORM libs.collections_check_sortby(params -> 'sortby');
     PERFORM set_config('client_min_messages', 'warning', true);  -- pgSTAC's NOTICEs stay in the server
     BEGIN
         res := pgstac.collection_search(body);
@@ -184,7 +208,11 @@ BEGIN
     END;
     RETURN jsonb_build_object(
         'collections', coalesce((
-            SELECT jsonb_agg(libs.stac_collection(c, coalesce(m.kind, 'stac'), NOT params ? 'fields') ORDER BY n)
+            -- fields=x of a field the collection lacks: pgSTAC's jsonb_fields gives it as null; leave it out
+            SELECT jsonb_agg(libs.stac_collection(CASE WHEN params ? 'fields' THEN (
+                                     SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}') FROM jsonb_each(c) e
+                                     WHERE jsonb_typeof(e.value) <> 'null') ELSE c END,
+                                 coalesce(m.kind, 'stac'), NOT params ? 'fields') ORDER BY n)
             FROM jsonb_array_elements(res -> 'collections') WITH ORDINALITY AS s(c, n)
             LEFT JOIN data.collection_meta m ON m.collection_id = c ->> 'id'), '[]'),
         'links', libs.stac_page_links('collections', params -> 'query', (res ->> 'numberMatched')::bigint,

@@ -248,12 +248,34 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
                           libs.link('parent', libs.url('collections/' || libs.url_encode(collection_id)))));
 $$;
 
+-- A 400 naming the GET parameters /collections/{id}/items of a STAC (or cube) collection does not define (OGC
+-- API Features answers those with a 400, as the items of feature collections do): ?eo:cloud_cover=5 is no
+-- filter on STAC items (/api declares no such parameter for them); filter=eo:cloud_cover = 5 is.
+CREATE OR REPLACE FUNCTION libs.stac_items_check_query(query jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+DECLARE
+    allowed text[] := ARRAY['bbox', 'intersects', 'datetime', 'ids', 'collections', 'limit', 'offset', 'token',
+                            'filter', 'filter-lang', 'filter-crs', 'sortby', 'fields', 'f'];
+    unknown text[];
+BEGIN
+    SELECT array_agg(k ORDER BY k) INTO unknown FROM jsonb_object_keys(coalesce(query, '{}')) k
+    WHERE k <> ALL (allowed);
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown query parameter(s) for the items of a STAC collection: %',
+            array_to_string(unknown, ', ') USING ERRCODE = '22023',
+            HINT = format('allowed: %s; to select items by a property use filter (CQL2), e.g. filter=%s = ''value''',
+                          array_to_string(allowed, ', '), unknown[1]);
+    END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION api.items_list(collection_id text, params jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
 BEGIN
     IF libs.collection_kind(collection_id) IN ('features', 'hybrid') THEN
         RETURN api.features_list(collection_id, params);
     END IF;
+    PERFORM libs.stac_items_check_query(params -> 'query');
     RETURN libs.stac_items_list(collection_id, params);
 END
 $$;

@@ -1,0 +1,135 @@
+"""Strict, consistent validation where independent clients and fuzzers probe: typed ?queryable=value
+parameters, unknown parameters on the items of every kind of collection; the same on `/` and `/api/v2/`."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import AUTH
+
+FEAT, STAC = "strict-features", "strict-stac"
+SURFACES = ["", "/api/v2"]
+
+FEATURES = [
+    {"type": "Feature", "id": "a", "geometry": {"type": "Point", "coordinates": [7, 50]},
+     "properties": {"crop": "wheat", "ph": 6.5, "n": 3, "sowing_date": "2024-04-01",
+                    "seen": "2024-04-01T10:00:00Z", "organic": True}},
+    {"type": "Feature", "id": "b", "geometry": {"type": "Point", "coordinates": [7.1, 50.1]},
+     "properties": {"crop": "maize", "ph": 7, "n": 4, "sowing_date": "2024-05-01",
+                    "seen": "2024-05-01T10:00:00+02:00", "organic": False}},
+]
+
+
+def _stac_item(i: int, props: dict) -> dict:
+    return {"type": "Feature", "stac_version": "1.0.0", "id": f"s{i}", "collection": STAC,
+            "geometry": {"type": "Point", "coordinates": [i, i]}, "bbox": [i, i, i, i],
+            "properties": {"datetime": f"2024-01-0{i + 1}T00:00:00Z", **props}, "assets": {}, "links": []}
+
+
+@pytest.fixture(scope="module")
+def loaded(services) -> None:
+    with httpx.Client(base_url=services.url, timeout=60) as client:
+        r = client.post(f"/collections/{FEAT}/features:upload", params={"force": "true"}, headers=AUTH,
+                        json={"type": "FeatureCollection", "features": FEATURES})
+        assert r.status_code == 201, r.text
+        client.delete(f"/collections/{STAC}", headers=AUTH)
+        r = client.post("/collections", headers=AUTH, json={
+            "id": STAC, "type": "Collection", "description": STAC, "license": "CC0-1.0",
+            "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
+                       "temporal": {"interval": [["2024-01-01T00:00:00Z", None]]}}})
+        assert r.status_code == 201, r.text
+        items = [_stac_item(0, {"cloud": 1}), _stac_item(1, {"cloud": 2})]
+        r = client.post(f"/collections/{STAC}/items", headers=AUTH,
+                        json={"type": "FeatureCollection", "features": items})
+        assert r.status_code == 201, r.text
+
+
+def _ids(r: httpx.Response) -> list[str]:
+    assert r.status_code == 200, r.text
+    return sorted(f["id"] for f in r.json()["features"])
+
+
+def _is_400(r: httpx.Response, *words: str) -> str:
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["code"] == "BadRequest" and all(w in body["description"] for w in words), body
+    return str(body["description"])
+
+
+# 1. ?queryable=value is checked against the queryable's type (as /api declares it) and compared by that type
+
+@pytest.mark.parametrize("surface", SURFACES)
+@pytest.mark.parametrize("name,value,expected", [
+    ("sowing_date", "AAA", "date"), ("sowing_date", "2024-02-30", "date"),
+    ("sowing_date", "2024-04-01T00:00:00Z", "date"), ("ph", "abc", "number"), ("ph", "NaN", "number"),
+    ("n", "1.5", "integer"), ("n", "x", "integer"), ("organic", "maybe", "true or false"),
+    ("seen", "yesterday", "date-time"),
+])
+def test_a_queryable_value_of_the_wrong_type_is_a_400(http, loaded, surface, name, value, expected):
+    r = http.get(f"{surface}/collections/{FEAT}/items", params={name: value})
+    _is_400(r, name, value, expected)
+
+
+def test_the_declared_types_are_the_ones_checked(http, loaded):
+    params = {p["name"]: p["schema"] for p in http.get("/api").json()["paths"][f"/collections/{FEAT}/items"]
+              ["get"]["parameters"] if p.get("in") == "query"}
+    assert params["ph"] == {"type": "number"} and params["n"] == {"type": "integer"}
+    assert params["organic"] == {"type": "boolean"}
+    assert params["sowing_date"] == {"type": "string", "format": "date"}
+    assert params["seen"] == {"type": "string", "format": "date-time"}
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+@pytest.mark.parametrize("query,expected", [
+    ({"crop": "wheat"}, ["a"]), ({"crop": "1"}, []),           # strings stay strings
+    ({"ph": "7"}, ["b"]), ({"ph": "7.0"}, ["b"]), ({"ph": "6.50"}, ["a"]), ({"ph": "65e-1"}, ["a"]),
+    ({"n": "4"}, ["b"]), ({"organic": "true"}, ["a"]), ({"organic": "FALSE"}, ["b"]),
+    ({"sowing_date": "2024-04-01"}, ["a"]),
+    ({"seen": "2024-05-01T08:00:00Z"}, ["b"]), ({"seen": "2024-05-01T10:00:00+02:00"}, ["b"]),
+])
+def test_a_queryable_value_matches_by_its_type(http, loaded, surface, query, expected):
+    assert _ids(http.get(f"{surface}/collections/{FEAT}/items", params=query)) == expected
+
+
+# unknown parameters: a 400 on the items of every kind of collection
+
+@pytest.mark.parametrize("surface", SURFACES)
+@pytest.mark.parametrize("cid", [FEAT, STAC])
+def test_an_unknown_items_parameter_is_a_400(http, loaded, surface, cid):
+    _is_400(http.get(f"{surface}/collections/{cid}/items", params={"nosuch": "1"}), "nosuch", "allowed")
+
+
+def test_a_property_of_stac_items_is_filtered_with_filter_not_a_parameter(http, loaded):
+    _is_400(http.get(f"/collections/{STAC}/items", params={"cloud": "1"}), "cloud", "filter")
+    assert _ids(http.get(f"/collections/{STAC}/items", params={"filter": "cloud = 1"})) == ["s0"]
+    r = http.get(f"/collections/{STAC}/items", params={"limit": "1", "f": "json", "collections": STAC})
+    assert len(_ids(r)) == 1
+
+
+# 2. collection search: an unknown sortby field or parameter is a 400 listing what is accepted
+
+@pytest.mark.parametrize("surface", SURFACES)
+@pytest.mark.parametrize("sortby", ["nosuch", "-extent", "id,properties.nosuch"])
+def test_collection_search_sortby_on_an_unknown_field_is_a_400(http, loaded, surface, sortby):
+    _is_400(http.get(f"{surface}/collections", params={"sortby": sortby}), "cannot sort collections",
+            "sortable fields", "title", "datetime")
+
+
+@pytest.mark.parametrize("sortby", ["id", "-title", "properties.id", "datetime", "-end_datetime", "license"])
+def test_collection_search_sorts_by_its_sortable_fields(http, loaded, sortby):
+    r = http.get("/collections", params={"sortby": sortby})
+    assert r.status_code == 200, r.text
+    ids = [c["id"] for c in r.json()["collections"]]
+    if sortby in ("id", "properties.id"):
+        assert ids == sorted(ids)
+
+
+def test_collection_search_refuses_unknown_parameters(http, loaded):
+    _is_400(http.get("/api/v2/collections", params={"nosuch": "1"}), "nosuch", "allowed", "sortby")
+
+
+def test_collection_search_fields_of_an_absent_member_add_no_null(http, loaded):
+    r = http.get("/collections", params={"fields": "id,nosuch", "limit": "100"})
+    assert r.status_code == 200, r.text
+    assert all("nosuch" not in c and "id" in c for c in r.json()["collections"])
