@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import expressions, overviews, sentinel2, versions
+from . import expressions, geotiff, overviews, sentinel2, versions
 from .source import Source, load_source
 
 CHUNK = 256
@@ -48,6 +48,8 @@ class Options:
     title: str | None = None
     description: str | None = None
     asset_href: str | None = None
+    datetime: list[str] | None = None     # GeoTIFF sources: one time for every file, or one per file
+
 
 
 @dataclass
@@ -69,8 +71,11 @@ def check_id(collection_id: str) -> str:
 
 def plan_layers(src: Source, opts: Options) -> Plan:
     """Choose the variables to upload and the layers derived from them."""
+    if src.attrs.get("stapi:rgb"):
+        return photo_plan(src, opts)
     ids = {name: sentinel2.band_id(name) for name in src.variables}
-    is_s2 = sum(1 for v in ids.values() if v) >= 3
+    found = sum(1 for v in ids.values() if v)
+    is_s2 = found >= 3 or found == len(ids) == 2   # 3 bands, or nothing but 2 (B04.tif B08.tif -> NDVI)
     if opts.layers:
         chosen = [_match(src, ids, want) for want in opts.layers]
     elif opts.all_layers or not is_s2:
@@ -80,6 +85,28 @@ def plan_layers(src: Source, opts: Options) -> Plan:
     bands = {n: (ids[n] or n) if is_s2 else n for n in dict.fromkeys(chosen)}
     derived = sentinel2.derived_layers(set(bands.values()), reflectance=True) if is_s2 else []
     return Plan(bands, derived, is_s2)
+
+
+def photo_plan(src: Source, opts: Options) -> Plan:
+    """An RGB(A) photo (drone orthophoto): its bands as they are, and the RGB composite over red, green, blue
+    (stretched 0..255 for uint8, else to the data's 98th percentile)."""
+    chosen = [_match(src, {n: None for n in src.variables}, want) for want in opts.layers or src.variables]
+    bands = {n: n for n in dict.fromkeys(chosen)}
+    rgb = list(src.attrs["stapi:rgb"])
+    derived = [{"name": "RGB", "kind": "composite", "bands": rgb, "rescale": src.attrs.get("stapi:rgb_range"),
+                "description": "True colour: " + ", ".join(rgb)}] if set(rgb) <= set(bands) else []
+    return Plan(bands, derived, False)
+
+
+def open_source(path: str | list[str], opts: Options) -> Source:
+    """A Zarr store, or GeoTIFF/COG files (`geotiff.is_raster`: several paths, a raster file name, a file)."""
+    if not isinstance(path, str) and len(path) == 1:
+        path = str(path[0])
+    if geotiff.is_raster(path):
+        return geotiff.load_rasters([path] if isinstance(path, str) else list(path), opts.crs, opts.datetime)
+    if opts.datetime:
+        raise IngestError("--datetime applies to GeoTIFF sources; a Zarr store carries its own time axis")
+    return load_source(path, opts.crs)
 
 
 def _match(src: Source, ids: dict[str, str | None], want: str) -> str:
@@ -93,7 +120,7 @@ def version_name() -> str:
     return datetime.now(timezone.utc).strftime("v%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
-def ingest(path: str, opts: Options, register: Callable[[dict[str, Any]], dict[str, Any]],
+def ingest(path: str | list[str], opts: Options, register: Callable[[dict[str, Any]], dict[str, Any]],
            progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None,
            check: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Upload `path` as collection `opts.collection_id`; `register(params)` runs `api.cube_register`.
@@ -108,7 +135,7 @@ def ingest(path: str, opts: Options, register: Callable[[dict[str, Any]], dict[s
     with versions.upload_lock(opts.data_dir, opts.collection_id):
         if check:
             check()
-        src = load_source(path, opts.crs)
+        src = open_source(path, opts)
         plan = plan_layers(src, opts)
         folder = opts.data_dir / "cubes" / opts.collection_id
         folder.mkdir(parents=True, exist_ok=True)
@@ -117,11 +144,14 @@ def ingest(path: str, opts: Options, register: Callable[[dict[str, Any]], dict[s
             if total:
                 total(upload_steps(src, plan))
             stats = write_store(src, plan, target, opts.use_v2, progress)
-            params = registration(src, plan, stats, target, path, opts)
+            params = registration(src, plan, stats, target, src.path, opts)
             result = register(params)
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise
+        finally:
+            if isinstance(src, geotiff.GeoTiffSource):
+                src.close()
         removed = versions.prune(folder, keep=target)
     return {**summary(result, src, plan, params, time.monotonic() - started),
             "removed_versions": [str(p) for p in removed]}
@@ -257,10 +287,13 @@ def band_layers(src: Source, plan: Plan, stats: dict[str, list[float]]) -> list[
         lo, hi, _ = stats.get(name, [0.0, 1.0, 1.0])
         if plan.sentinel2 and not mask and sentinel2.band_id(name):
             lo, hi = 0.0, 0.4
+        if src.attrs.get("stapi:rgb_range") and name in src.attrs.get("stapi:rgb", ()):
+            lo, hi = src.attrs["stapi:rgb_range"]
         out.append({"name": name, "kind": "mask" if mask else "band", "variable": name,
                     "dtype": "float32", "units": attrs.get("units"),
                     "rescale": [round(lo, 6), round(hi if hi > lo else lo + 1, 6)],
-                    "colormap": "greys" if plan.sentinel2 and not mask else "viridis",
+                    "colormap": "greys" if (plan.sentinel2 or src.attrs.get("stapi:rgb")) and not mask
+                    else "viridis",
                     "description": attrs.get("long_name") or (
                         sentinel2.BANDS.get(name) if plan.sentinel2 else None)})
     return out
@@ -270,7 +303,7 @@ def derived_layers(plan: Plan, stats: dict[str, list[float]], stretch: bool) -> 
     out = []
     for layer in plan.derived:
         layer = dict(layer)
-        if layer["kind"] == "composite" and stretch:
+        if layer["kind"] == "composite" and (stretch or not layer.get("rescale")):
             highs = [stats[b][1] for b in layer["bands"] if b in stats]
             if highs:
                 layer["rescale"] = [0.0, round(max(highs), 6)]

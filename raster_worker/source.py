@@ -111,7 +111,7 @@ class Source:
         containing its centre (nearest neighbour, exact: values stay as measured, no resampling blur). Only the
         source window under those rows is read; `index` is `index_rows(rows)`, computed once per stripe."""
         rows = rows or slice(0, self.height)
-        if self.crs.to_epsg() == 3857:   # the served grid is the source grid
+        if index is None and self.crs.to_epsg() == 3857:   # the served grid is the source grid
             return self.read(name, t, rows)
         r, c = index if index is not None else self.index_rows(rows)
         out = np.full(r.shape, np.nan, dtype=np.float32)

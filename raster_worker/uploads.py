@@ -1,8 +1,10 @@
-"""Raster worker route: register a Zarr store at a server path or URL as a cube (the gateway checks the token).
+"""Raster worker route: register a Zarr store or GeoTIFF files at a server path or URL as a cube (the gateway
+checks the token).
 
     POST /cubes/{collection_id}   {"href": "/data/s2.zarr", "layers": ["B04", "B08"] | null, "all_layers": false,
                                    "force": false, "use_v2": false, "rebuild_rgb_composites": false,
                                    "crs": "EPSG:32644", "title": "...", "description": "..."}
+                                  {"href": ["/data/B04.tif", "/data/B08.tif"], "datetime": "2025-06-12T05:36:29Z"}
 
 Runs the same pipeline as `scripts/upload_local_zarr.py` (`raster_worker.ingest`) and registers with
 `api.cube_register` as `stapi_writer`, in one transaction.
@@ -22,12 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import layers, store, versions
+from . import geotiff, layers, store, versions
 from .ingest import IngestError, Options, db_check, db_register, ingest
 from .source import SourceError
 
 FIELDS = {"href", "layers", "all_layers", "force", "use_v2", "rebuild_rgb_composites", "crs", "title",
-          "description"}
+          "description", "datetime"}
 
 
 def data_dir() -> Path:
@@ -38,8 +40,11 @@ def options(collection_id: str, body: dict[str, Any]) -> Options:
     unknown = sorted(set(body) - FIELDS)
     if unknown:
         raise IngestError(f"unknown field(s) {', '.join(unknown)}; fields: {', '.join(sorted(FIELDS))}")
-    if not isinstance(body.get("href"), str) or not body["href"]:
-        raise IngestError("href (the Zarr store's server path or URL) is required")
+    href = body.get("href")
+    if not (isinstance(href, str) and href) and not (
+            isinstance(href, list) and href and all(isinstance(h, str) and h for h in href)):
+        raise IngestError("href (the Zarr store's or GeoTIFF's server path or URL, or a list of GeoTIFFs) is "
+                          "required")
     wanted = body.get("layers")
     if isinstance(wanted, str):
         wanted = [s.strip() for s in wanted.split(",") if s.strip()]
@@ -49,7 +54,17 @@ def options(collection_id: str, body: dict[str, Any]) -> Options:
                    all_layers=bool(body.get("all_layers")), use_v2=bool(body.get("use_v2")),
                    force=bool(body.get("force")), rebuild_rgb_composites=bool(body.get("rebuild_rgb_composites")),
                    crs=body.get("crs"), title=body.get("title"), description=body.get("description"),
-                   asset_href=body["href"])
+                   asset_href=None if geotiff.is_raster(href) else href, datetime=_datetimes(body.get("datetime")))
+
+
+def _datetimes(value: Any) -> list[str] | None:
+    if value is None or value == []:
+        return None
+    if isinstance(value, str):
+        return [s.strip() for s in value.split(",") if s.strip()] or None
+    if isinstance(value, list) and all(isinstance(s, str) for s in value):
+        return value
+    raise IngestError("datetime must be an RFC 3339 date-time, or a list of them (one per file)")
 
 
 def registered_stores() -> list[str]:
@@ -82,7 +97,7 @@ def _collect_logged(collection_id: str) -> None:
 def run(collection_id: str, body: dict[str, Any]) -> dict[str, Any]:
     opts = options(collection_id, body)
     with store.pool().connection() as conn:
-        result = ingest(opts.asset_href or "", opts, lambda params: db_register(conn, collection_id, params),
+        result = ingest(body["href"], opts, lambda params: db_register(conn, collection_id, params),
                         check=lambda: db_check(conn, collection_id, opts.force))
     layers.invalidate(collection_id)
     return result

@@ -286,7 +286,7 @@ OPENAPI: dict[str, Any] = {
         "DataCube capabilities: layers, time steps, WGS84 bbox, native CRS and resolution", "DataCubes",
         params=["collectionId"])},
     "/collections/{collectionId}/cube": {"post": openapi.op(
-        "Register a Zarr store at a server path or http(s) URL as this collection's DataCube "
-        "(body: href, layers, force ...)",
+        "Register a Zarr store or GeoTIFF / COG files at a server path or http(s) URL as this collection's "
+        "DataCube (body: href, layers, force, datetime ...)",
         "DataCubes", params=["collectionId"], body=True, write=True, status=201)},
 }
