@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from raster_worker import stats, timebins
 
-from .. import config, db, openapi, params, responses
+from .. import config, db, openapi, params, responses, stac_params
 from ..errors import APIError, BadRequest
 from ..openapi import op
 
@@ -51,7 +51,8 @@ def _bbox(value: Any) -> list[float] | None:
 
 
 def _datetime(value: Any) -> list[str | None]:
-    text = params.parse_datetime(value if value is None else str(value))
+    """datetime read by the rules of /items (stac_params.parse_datetime), as [start, end] (None: open)."""
+    text = stac_params.parse_datetime(value)
     if text is None:
         return [None, None]
     if "/" not in text:

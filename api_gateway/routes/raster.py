@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import config, db, openapi, params
+from .. import config, db, openapi, params, stac_params
 from ..auth import role_for
 from ..errors import APIError, BadRequest
 from ..responses import PNG, document
@@ -132,7 +132,7 @@ def validated_query(query: QueryParams) -> dict[str, str]:
             raise BadRequest("expression is longer than 500 characters")
         out["expression"] = query["expression"]
     if query.get("datetime"):
-        out["datetime"] = params.parse_datetime(query["datetime"]) or ""
+        out["datetime"] = stac_params.parse_datetime(query["datetime"]) or ""  # the rules of /items
     if query.get("colormap"):
         out["colormap"] = query["colormap"]
     if query.get("rescale"):

@@ -135,7 +135,7 @@ def test_groupby_needs_a_hybrid(http, cubes):
     ({"layers": "NDVI", "aggregation": "mode"}, "unknown aggregation"),
     ({"layers": "NDVI", "expression": "__import__('os')"}, "not allowed"),
     ({"expression": "B08 - NIR"}, "unknown layer 'NIR'"),
-    ({"layers": "NDVI", "datetime": "2024-02-01/2024-01-01"}, "ends before it starts"),
+    ({"layers": "NDVI", "datetime": "2024-02-01T00:00:00Z/2024-01-01T00:00:00Z"}, "ends before it starts"),
 ])
 def test_bad_requests_are_400_naming_the_problem(http, cubes, query, words):
     r = http.get(f"/api/v2/collections/{CID}/aggregate/time-series", params=query)
