@@ -20,6 +20,7 @@ import numpy as np
 from pyproj import CRS
 
 from . import geotiff_names as names
+from . import sentinel2
 from .source import Source, SourceError
 
 RGB = ("red", "green", "blue")
@@ -53,7 +54,8 @@ class Grid:
 
 @dataclass
 class Band:
-    """Band `index` (1-based) of `path` on `grid`, with the file's scale/offset and whether its mask matters."""
+    """Band `index` (1-based) of `path` on `grid`, with the file's scale/offset, its nodata value, and whether it
+    has a mask to read (alpha band or internal mask; a nodata mask is computed from the values, not read twice)."""
 
     path: str
     index: int
@@ -61,6 +63,7 @@ class Band:
     scale: float = 1.0
     offset: float = 0.0
     masked: bool = False
+    nodata: float | None = None
 
 
 @dataclass
@@ -124,6 +127,8 @@ class GeoTiffSource(Source):
             data = ds.read(band.index, window=window, out_dtype="float32")
             if band.masked:
                 data[ds.read_masks(band.index, window=window) == 0] = np.nan
+            if band.nodata is not None and not np.isnan(band.nodata):
+                data[data == np.float32(band.nodata)] = np.nan
         except (RasterioError, OSError) as e:
             raise SourceError(f"reading band {band.index} of {band.path} failed: {e}") from None
         if band.scale != 1.0 or band.offset != 0.0:
@@ -179,7 +184,7 @@ def load_rasters(paths: list[str], crs_override: str | None = None,
     grids = sorted({b.grid for v in variables.values() for b in v.steps}, key=_pixel_size)
     g = grids[0]
     src = GeoTiffSource(", ".join(paths), variables, np.array(order, dtype="datetime64[ns]"), g.x, g.y,  # type: ignore[arg-type]
-                        CRS.from_wkt(g.crs_wkt), _attrs(files))
+                        CRS.from_wkt(g.crs_wkt), _attrs(files, variables))
     src.grids, src._datasets, src._index = grids, {}, {}
     _plan(src)
     return src
@@ -216,8 +221,10 @@ def _file(path: str, ds: Any, override: CRS | None) -> File:
             continue
         desc = (ds.descriptions[i - 1] or "").strip()
         label = desc or (interp[i - 1].name if interp[i - 1].name in RGB else None)
+        flags = ds.mask_flag_enums[i - 1]
         band = Band(path, i, grid, float(ds.scales[i - 1] or 1.0), float(ds.offsets[i - 1] or 0.0),
-                    MaskFlags.all_valid not in ds.mask_flag_enums[i - 1])
+                    MaskFlags.per_dataset in flags or MaskFlags.alpha in flags,
+                    None if ds.nodatavals[i - 1] is None else float(ds.nodatavals[i - 1]))
         attrs = {k: v for k, v in (("units", ds.units[i - 1] or None), ("long_name", desc or None)) if v}
         bands.append((label, band, attrs))
     if not bands:
@@ -275,9 +282,14 @@ def _pixel_size(grid: Grid) -> float:
     return float(transform.a)
 
 
-def _attrs(files: list[File]) -> dict[str, Any]:
-    """Source attrs: the file names, and for an RGB photo the composite hint the layer plan reads."""
+def _attrs(files: list[File], variables: dict[str, Layer]) -> dict[str, Any]:
+    """Source attrs: the file names; for an RGB photo the composite hint the layer plan reads; whether the
+    Sentinel-2 bands are digital numbers (integers without a scale tag: 0..10000, not reflectance)."""
     attrs: dict[str, Any] = {"source_files": ", ".join(names.stem(f.path) for f in files)}
+    dtypes = {f.path: np.dtype(f.dtype) for f in files}
+    steps = [b for n, v in variables.items() if sentinel2.band_id(n) for b in v.steps]
+    if steps and all(dtypes[b.path].kind in "iu" and b.scale == 1.0 and b.offset == 0.0 for b in steps):
+        attrs["stapi:digital_numbers"] = True
     if all(f.rgb for f in files):
         attrs["stapi:rgb"] = list(RGB)
         if all(f.dtype == "uint8" for f in files):

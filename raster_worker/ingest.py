@@ -60,6 +60,7 @@ class Plan:
     derived: list[dict[str, Any]]
     sentinel2: bool
     layers: list[dict[str, Any]] = field(default_factory=list)
+    reflectance: bool = True     # False: Sentinel-2 digital numbers (0..10000), see `sentinel2.derived_layers`
 
 
 def check_id(collection_id: str) -> str:
@@ -83,8 +84,9 @@ def plan_layers(src: Source, opts: Options) -> Plan:
     else:
         chosen = [n for n, b in ids.items() if b] + [n for n in src.variables if n.upper() == "SCL"]
     bands = {n: (ids[n] or n) if is_s2 else n for n in dict.fromkeys(chosen)}
-    derived = sentinel2.derived_layers(set(bands.values()), reflectance=True) if is_s2 else []
-    return Plan(bands, derived, is_s2)
+    reflectance = not src.attrs.get("stapi:digital_numbers")
+    derived = sentinel2.derived_layers(set(bands.values()), reflectance=reflectance) if is_s2 else []
+    return Plan(bands, derived, is_s2, reflectance=reflectance)
 
 
 def photo_plan(src: Source, opts: Options) -> Plan:
@@ -286,7 +288,7 @@ def band_layers(src: Source, plan: Plan, stats: dict[str, list[float]]) -> list[
         mask = is_mask(src, var, name)
         lo, hi, _ = stats.get(name, [0.0, 1.0, 1.0])
         if plan.sentinel2 and not mask and sentinel2.band_id(name):
-            lo, hi = 0.0, 0.4
+            lo, hi = 0.0, 0.4 if plan.reflectance else 4000.0
         if src.attrs.get("stapi:rgb_range") and name in src.attrs.get("stapi:rgb", ()):
             lo, hi = src.attrs["stapi:rgb_range"]
         out.append({"name": name, "kind": "mask" if mask else "band", "variable": name,

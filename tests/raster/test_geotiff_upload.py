@@ -31,7 +31,8 @@ from scripts import upload_local_zarr
 from tests.conftest import AUTH, ROOT
 from tests.conftest import testdata as shared_testdata
 
-DRONE, NDVI, S2, BAD, URL = "test-gt-drone", "test-gt-ndvi", "test-gt-s2", "test-gt-bad", "test-gt-url"
+DRONE, NDVI, S2, BAD, URL, DN = ("test-gt-drone", "test-gt-ndvi", "test-gt-s2", "test-gt-bad", "test-gt-url",
+                                 "test-gt-dn")
 UTM33 = "EPSG:32633"
 COG = {"driver": "GTiff", "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
 DRONE_ORIGIN = (465300.0, 5080100.0)   # UTM 33N, 0.1 m pixels, 400 x 400
@@ -131,7 +132,7 @@ def cli(services: Any, cid: str, *args: str) -> subprocess.CompletedProcess[str]
 def uploaded(files: dict[str, Any], services: Any, database_url: str) -> Iterator[dict[str, dict]]:
     """The drone and the Sentinel-2 files through the CLI, the NDVI series over HTTP."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        drop(conn, DRONE, NDVI, S2, BAD, URL)
+        drop(conn, DRONE, NDVI, S2, BAD, URL, DN)
         for cid, args in ((DRONE, [str(files["drone"])]), (S2, [str(p) for p in files["s2_paths"]])):
             done = cli(services, cid, *args)
             assert done.returncode == 0, done.stderr
@@ -141,7 +142,7 @@ def uploaded(files: dict[str, Any], services: Any, database_url: str) -> Iterato
             assert r.status_code == 201, r.text
         yield {cid: conn.execute("SELECT api.raster_source(%s)", (cid,)).fetchone()[0]
                for cid in (DRONE, NDVI, S2)}
-        drop(conn, DRONE, NDVI, S2, BAD, URL)
+        drop(conn, DRONE, NDVI, S2, BAD, URL, DN)
 
 
 def capabilities(http: httpx.Client, cid: str) -> dict[str, Any]:
@@ -297,3 +298,32 @@ def test_http_registration_of_a_tif_url(uploaded: dict, files: dict[str, Any], s
     assert caps["times"] == ["2024-05-01T00:00:00Z"] and {x["name"] for x in caps["layers"]} >= {"RGB", "red"}
     assert capabilities(http, DRONE)["bbox"] == caps["bbox"]
     drop(db, URL)
+
+
+def test_jp2_digital_numbers(files: dict[str, Any], services: Any, http: httpx.Client, db: psycopg.Connection,
+                             database_url: str) -> None:
+    """Sentinel-2 JP2 + GeoTIFF band files of digital numbers (no scale tag): values as stored, stretch 0..4000,
+    NDVI of the numbers; the time with its hour from the names (T33TVM_20240501T100031_B04_10m.jp2)."""
+    folder = files["folder"] / "dn"
+    folder.mkdir()
+    rng = np.random.default_rng(11)
+    red, nir = rng.integers(1, 3000, (1, 64, 64)).astype(np.uint16), rng.integers(3000, 9000, (1, 64, 64))
+    transform = from_origin(*S2_ORIGIN, 10, 10)
+    with rasterio.open(folder / "T33TVM_20240501T100031_B04_10m.jp2", "w", driver="JP2OpenJPEG", height=64,
+                       width=64, count=1, dtype="uint16", crs=UTM33, transform=transform, QUALITY=100,
+                       REVERSIBLE="YES") as ds:
+        ds.write(red)
+    write(folder / "T33TVM_20240501T100031_B08_10m.tif", nir.astype(np.uint16), transform)
+    assert upload_local_zarr.main([*map(str, sorted(folder.iterdir())), "--collection-id", DN, "--dsn",
+                                   database_url, "--data-dir", str(services.data_dir), "--quiet"]) == 0
+    caps = capabilities(http, DN)
+    found = {layer["name"]: layer for layer in caps["layers"]}
+    assert caps["times"] == ["2024-05-01T10:00:31Z"] and found["B04"]["rescale"] == [0.0, 4000.0]
+    cube = layers.from_source(DN, db.execute("SELECT api.raster_source(%s)", (DN,)).fetchone()[0])
+    r, c = cube.grid.index(*Transformer.from_crs(UTM33, "EPSG:3857", always_xy=True).transform(
+        S2_ORIGIN[0] + 255, S2_ORIGIN[1] - 125))
+    b4, b8 = float(red[0, 12, 25]), float(nir[0, 12, 25])
+    assert cube.read("B04", 0, slice(r, r + 1), slice(c, c + 1))[0, 0] == b4
+    assert cube.read("NDVI", 0, slice(r, r + 1), slice(c, c + 1))[0, 0] == pytest.approx((b8 - b4) / (b8 + b4),
+                                                                                          abs=1e-6)
+    drop(db, DN)
