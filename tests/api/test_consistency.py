@@ -91,8 +91,10 @@ def test_every_queryable_of_a_collection_is_sortable_but_geometry(http, loaded):
 
 
 def test_every_queryable_is_sortable_on_search_and_feature_items(http, loaded):
-    for name in set(http.get("/queryables").json()["properties"]) - {"geometry"}:
-        assert http.get("/search", params={"sortby": name, "limit": 1}).status_code == 200, name
+    for name, schema in http.get("/queryables").json()["properties"].items():
+        several = isinstance(schema.get("type"), list)  # values of several types: compared as text, not sortable
+        if name != "geometry":
+            assert http.get("/search", params={"sortby": name, "limit": 1}).status_code == (400 if several else 200), name
     for name in set(http.get(f"/collections/{FEAT}/queryables").json()["properties"]) - {"geometry"}:
         assert http.get(f"/collections/{FEAT}/items", params={"sortby": f"-{name}"}).status_code == 200, name
 

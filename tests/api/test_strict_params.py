@@ -133,3 +133,64 @@ def test_collection_search_fields_of_an_absent_member_add_no_null(http, loaded):
     r = http.get("/collections", params={"fields": "id,nosuch", "limit": "100"})
     assert r.status_code == 200, r.text
     assert all("nosuch" not in c and "id" in c for c in r.json()["collections"])
+
+
+# 4. STAC item queryables are typed from all the values, of every batch; booleans are queryables
+
+MIXED = "strict-stac-mixed"
+
+
+def _mixed_collection(client: httpx.Client, *batches: list[dict]) -> None:
+    client.delete(f"/collections/{MIXED}", headers=AUTH)
+    r = client.post("/collections", headers=AUTH, json={
+        "id": MIXED, "type": "Collection", "description": MIXED, "license": "CC0-1.0",
+        "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
+                   "temporal": {"interval": [["2024-01-01T00:00:00Z", None]]}}})
+    assert r.status_code == 201, r.text
+    for batch in batches:
+        items = [_stac_item(i, p) | {"id": f"m{i}", "collection": MIXED} for i, p in batch]
+        r = client.post(f"/collections/{MIXED}/items", headers=AUTH,
+                        json={"type": "FeatureCollection", "features": items})
+        assert r.status_code == 201, r.text
+
+
+@pytest.fixture(scope="module")
+def mixed(services) -> None:
+    with httpx.Client(base_url=services.url, timeout=60) as client:
+        _mixed_collection(client, [
+            (0, {"strict_ints": 1, "strict_mix": 1, "strict_flag": True, "strict_late": 5}),
+            (1, {"strict_ints": 2.5, "strict_mix": "x", "strict_flag": False, "strict_late": 7}),
+            (2, {"strict_ints": 3, "strict_mix": 3, "strict_flag": True}),
+        ], [(3, {"strict_late": "late", "strict_flag": True})])
+
+
+def test_queryable_types_cover_all_values(http, mixed):
+    props = http.get(f"/collections/{MIXED}/queryables").json()["properties"]
+    assert props["strict_ints"]["type"] == "number"
+    assert props["strict_flag"]["type"] == "boolean"
+    assert sorted(props["strict_mix"]["type"]) == ["number", "string"]
+    assert sorted(props["strict_late"]["type"]) == ["number", "string"]  # a later batch widened it
+    sortable = http.get(f"/collections/{MIXED}/sortables").json()["properties"]
+    assert {"strict_ints", "strict_flag"} <= set(sortable)
+    assert "strict_mix" not in sortable and "strict_late" not in sortable
+
+
+@pytest.mark.parametrize("field", ["strict_mix", "strict_late"])
+def test_a_property_of_several_types_is_no_sortable_that_fails(http, mixed, field):
+    _is_400(http.get(f"/collections/{MIXED}/items", params={"sortby": field}), field, "sortable")
+    r = http.get(f"/collections/{MIXED}/items", params={"filter": f"{field} = 'x'"})
+    assert r.status_code == 200, r.text
+    assert http.get(f"/collections/{MIXED}/items", params={"sortby": "-strict_ints"}).status_code == 200
+
+
+@pytest.mark.parametrize("flt,expected", [("strict_flag = true", ["m0", "m2", "m3"]), ("strict_flag = false", ["m1"]),
+                                          ("strict_ints > 2", ["m1", "m2"]), ("strict_mix = 'x'", ["m1"])])
+def test_filters_on_booleans_and_numbers_of_stac_items(http, mixed, flt, expected):
+    assert _ids(http.get(f"/api/v2/collections/{MIXED}/items", params={"filter": flt})) == expected
+    assert _ids(http.post("/search", json={"collections": [MIXED], "filter": flt, "filter-lang": "cql2-text"})) \
+        == expected
+
+
+def test_booleans_sort_false_first(http, mixed):
+    r = http.get(f"/collections/{MIXED}/items", params={"sortby": "strict_flag,id"})
+    assert [f["id"] for f in r.json()["features"]] == ["m1", "m0", "m2", "m3"]

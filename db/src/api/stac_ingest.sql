@@ -80,50 +80,85 @@ BEGIN
 END
 $$;
 
+-- The queryable definition and pgSTAC property wrapper of a property whose values have these JSON types
+-- (number, string, boolean, array, object; strings all RFC 3339 date-times when dt): one type gives that type
+-- (number -> to_float, date-time -> to_tstz, array -> to_text_array, string and boolean -> to_text); several
+-- give a list of types ("type": ["number", "string"]), compared as text and not sortable. NULL: nothing to
+-- register (objects only, or no value).
+CREATE OR REPLACE FUNCTION libs.stac_queryable_typed(name text, types text[], dt boolean,
+                                                     OUT definition jsonb, OUT wrapper text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT CASE WHEN t IS NULL OR t = '{object}' THEN NULL
+                WHEN cardinality(t) > 1 THEN jsonb_build_object('type', to_jsonb(t), 'description',
+                    'values of several types: compared as text, not sortable')
+                WHEN t[1] = 'array' THEN '{"type": "array", "items": {"type": "string"}}'
+                WHEN t[1] = 'string' AND dt THEN '{"type": "string", "format": "date-time"}'
+                ELSE jsonb_build_object('type', t[1]) END || jsonb_build_object('title', name),
+           CASE WHEN cardinality(t) > 1 THEN 'to_text' WHEN t[1] = 'number' THEN 'to_float'
+                WHEN t[1] = 'integer' THEN 'to_int' WHEN t[1] = 'array' THEN 'to_text_array'
+                WHEN t[1] = 'string' AND dt THEN 'to_tstz' ELSE 'to_text' END
+    FROM (SELECT CASE WHEN 'number' = ANY (types) THEN array_remove(types, 'integer') ELSE types END AS t) s;
+$$;
+
+-- The JSON types a registered queryable's definition says its values have ({} for one we cannot read).
+CREATE OR REPLACE FUNCTION libs.stac_queryable_types(definition jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    SELECT CASE jsonb_typeof(definition -> 'type')
+        WHEN 'string' THEN ARRAY[definition ->> 'type']
+        WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(definition -> 'type') ORDER BY 1)
+        ELSE '{}' END;
+$$;
+
 CREATE OR REPLACE FUNCTION libs.stac_register_queryables(collection_id text) RETURNS int
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgstac, public AS $$
--- Registers the properties of the items just written (temp table stac_new_items) that pgSTAC does not know
--- yet as queryables of the collection, typed from their values (number -> to_float, RFC 3339 string ->
--- to_tstz, string -> to_text, array -> to_text_array): pgSTAC sorts and compares unregistered properties
--- as text ("8" > "56"), registered ones by their type.
+-- Registers the properties of the items just written (temp table stac_new_items) as queryables of the
+-- collection, typed from ALL their values, those already registered included (libs.stac_queryable_typed):
+-- pgSTAC sorts and compares unregistered properties as text ("8" > "56"), registered ones by their type.
+-- pgSTAC reads one definition per name (pgstac.queryable), so a row shared by several collections is typed
+-- from the values of all of them: a string where numbers were makes it a list of types (compared as text),
+-- never a number queryable that fails on the string. Rows for all collections (collection_ids NULL: pgSTAC's
+-- and an operator's) are left as they are.
 DECLARE
     n int;
 BEGIN
-    CREATE TEMP TABLE IF NOT EXISTS stac_new_queryables (name text, definition jsonb, wrapper text) ON COMMIT DROP;
+    CREATE TEMP TABLE IF NOT EXISTS stac_new_queryables (id bigint, name text, definition jsonb, wrapper text,
+                                                        add boolean) ON COMMIT DROP;
     TRUNCATE stac_new_queryables;
+    PERFORM libs.stac_queryables_prune();  -- the rows read below name live collections only
     INSERT INTO stac_new_queryables
-    SELECT p.key, d.definition || jsonb_build_object('title', p.key), d.wrapper
-    -- the distinct property names first (keys only: no values copied), then one typed value per name
-    FROM (SELECT k.key, (SELECT i.content -> 'properties' -> k.key FROM stac_new_items i
-                         WHERE jsonb_typeof(i.content -> 'properties' -> k.key) IN ('number', 'string', 'array')
-                         LIMIT 1) AS value
-          FROM (SELECT DISTINCT e.key FROM stac_new_items i, jsonb_object_keys(i.content -> 'properties') e(key)
-                WHERE e.key NOT IN ('datetime', 'start_datetime', 'end_datetime')) k) p,
-    LATERAL (SELECT CASE WHEN jsonb_typeof(p.value) IN ('number', 'array') THEN jsonb_typeof(p.value)
-                         WHEN p.value #>> '{}' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$'
-                         THEN 'date-time' ELSE 'string' END AS t) k,
-    LATERAL (SELECT CASE k.t WHEN 'number' THEN '{"type": "number"}'::jsonb
-                             WHEN 'array' THEN '{"type": "array", "items": {"type": "string"}}'
-                             WHEN 'date-time' THEN '{"type": "string", "format": "date-time"}'
-                             ELSE '{"type": "string"}' END AS definition,
-                    CASE k.t WHEN 'number' THEN 'to_float' WHEN 'array' THEN 'to_text_array'
-                             WHEN 'date-time' THEN 'to_tstz' ELSE 'to_text' END AS wrapper) d
-    WHERE p.value IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM pgstac.queryables q
-                      WHERE q.name IN (p.key, 'properties.' || p.key)
-                        AND (q.collection_ids IS NULL OR collection_id = ANY (q.collection_ids)));
+    SELECT q.id, coalesce(q.name, b.key), d.definition, d.wrapper,
+           q.id IS NOT NULL AND NOT collection_id = ANY (q.collection_ids)
+    FROM (SELECT e.key, array_agg(DISTINCT jsonb_typeof(e.value)) FILTER (WHERE jsonb_typeof(e.value) <> 'null') AS types,
+                 bool_and(e.value #>> '{}' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$')
+                     FILTER (WHERE jsonb_typeof(e.value) = 'string') AS dt
+          FROM stac_new_items i, jsonb_each(i.content -> 'properties') e
+          WHERE e.key NOT IN ('datetime', 'start_datetime', 'end_datetime')
+          GROUP BY e.key) b
+    LEFT JOIN LATERAL (SELECT * FROM pgstac.queryables q WHERE q.name IN (b.key, 'properties.' || b.key)
+                       ORDER BY q.id LIMIT 1) q ON true,
+    LATERAL (SELECT ARRAY(SELECT DISTINCT t FROM unnest(b.types || libs.stac_queryable_types(q.definition)) t
+                          ORDER BY t) AS types,
+                    CASE WHEN q.id IS NULL OR NOT 'string' = ANY (libs.stac_queryable_types(q.definition)) THEN b.dt
+                         WHEN b.dt IS NULL THEN q.definition ->> 'format' = 'date-time'
+                         ELSE b.dt AND q.definition ->> 'format' = 'date-time' END AS dt) m,
+    LATERAL libs.stac_queryable_typed(b.key, m.types, m.dt) d
+    WHERE d.definition IS NOT NULL AND (q.id IS NULL OR q.collection_ids IS NOT NULL)
+      AND (q.id IS NULL OR NOT collection_id = ANY (q.collection_ids)
+           OR (libs.stac_queryable_types(d.definition), d.definition ->> 'format', d.wrapper)
+              IS DISTINCT FROM (libs.stac_queryable_types(q.definition), q.definition ->> 'format',
+                                coalesce(q.property_wrapper, CASE WHEN q.definition ->> 'type' = 'number' THEN 'to_float'
+                                    WHEN q.definition ->> 'format' = 'date-time' THEN 'to_tstz' ELSE 'to_text' END)));
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n = 0 THEN
         RETURN 0;
     END IF;
-    PERFORM libs.stac_queryables_prune();
-    -- pgSTAC allows one row per name and collection: extend an existing row of that name, else add one.
-    UPDATE pgstac.queryables q SET collection_ids = q.collection_ids || collection_id
-    FROM stac_new_queryables f
-    WHERE q.id = (SELECT min(id) FROM pgstac.queryables WHERE name = f.name) AND q.collection_ids IS NOT NULL;
+    UPDATE pgstac.queryables q
+    SET definition = f.definition || jsonb_strip_nulls(jsonb_build_object('title', q.definition -> 'title')),
+        property_wrapper = f.wrapper,
+        collection_ids = CASE WHEN f.add THEN q.collection_ids || collection_id ELSE q.collection_ids END
+    FROM stac_new_queryables f WHERE q.id = f.id;
     INSERT INTO pgstac.queryables (name, collection_ids, definition, property_wrapper)
-    SELECT f.name, ARRAY[collection_id], f.definition, f.wrapper FROM stac_new_queryables f
-    WHERE NOT EXISTS (SELECT 1 FROM pgstac.queryables q WHERE q.name = f.name);
+    SELECT f.name, ARRAY[collection_id], f.definition, f.wrapper FROM stac_new_queryables f WHERE f.id IS NULL;
     RETURN n;
 END
 $$;
