@@ -1,4 +1,5 @@
-"""Feature sources for scripts/upload_features.py: GeoJSON and GeoPackage files read as staging rows.
+"""Feature sources for scripts/upload_features.py: GeoJSON, GeoJSONSeq and GeoPackage files read as staging rows
+(other formats: ``scripts/feature_sources_arrow.py``).
 
 A source yields rows ``(id, geojson, wkb, properties)`` shaped like ``pg_temp.features_staging`` (see
 ``db/src/api/features_write.sql``): ``id`` is text or None (the database then generates one), the geometry is
@@ -12,6 +13,9 @@ database decides about it exactly as before.
 
 GeoPackages are read with the standard library's sqlite3: the GeoPackage binary header (``GP``, version, flags,
 srs_id, optional envelope) is skipped and the WKB after it is passed on as is. No GDAL needed.
+
+GeoJSONSeq (newline-delimited GeoJSON, RFC 8142 record separators allowed) is read line by line with the same
+msgspec decoding as GeoJSON, so a large file streams in bounded memory.
 """
 
 from __future__ import annotations
@@ -57,24 +61,49 @@ class SourceError(ValueError):
 @dataclass
 class Source:
     path: Path
-    format: str                      # "GeoJSON" | "GeoPackage"
-    crs: str | None                  # the CRS the file declares (None: none declared)
-    count: int                       # number of features
+    format: str                      # "GeoJSON" | "GeoPackage" | "Shapefile" | "GeoParquet" | a GDAL driver ...
+    crs: str | None                  # the CRS the file declares, or --crs (None: none declared)
+    count: int | None                # number of features (None: unknown before reading)
     rows: Iterator[Row] = field(repr=False)
     layer: str | None = None         # GeoPackage layer
 
 
-def open_source(path: Path, layer: str | None = None) -> Source:
-    """A GeoJSON (.geojson/.json) or GeoPackage (.gpkg) file as a Source."""
+SEQ_SUFFIXES = (".geojsonl", ".geojsons", ".geojsonseq", ".ndjson", ".jsonl")
+PARQUET_SUFFIXES = (".parquet", ".geoparquet")
+FORMATS = ("GeoJSON (.geojson, .json), GeoJSONSeq (.geojsonl, .geojsons, .ndjson), GeoPackage (.gpkg), "
+           "Shapefile (.shp, or a .zip holding it), FlatGeobuf (.fgb), GeoParquet (.parquet, .geoparquet) "
+           "and any other vector format GDAL reads (KML, GML, GPX, FileGDB, ...)")
+
+
+def open_source(path: Path, layer: str | None = None, crs: str | None = None,
+                id_field: str | None = None) -> Source:
+    """A feature file as a Source, its format told by content and suffix. `crs` (--crs) overrides the file's
+    own; `id_field` names the field holding feature ids (formats read as Arrow batches and GeoPackages)."""
     if not path.is_file():
         raise SourceError(f"{path}: no such file")
     with path.open("rb") as f:
         magic = f.read(16)
-    if magic.startswith(b"SQLite format 3"):
-        return open_geopackage(path, layer)
-    if layer is not None:
-        raise SourceError(f"{path}: --layer is for GeoPackages; this file is not one")
-    return open_geojson(path)
+    suffix = path.suffix.lower()
+    if magic.startswith(b"SQLite format 3") and id_field is None and _is_geopackage(path):
+        return open_geopackage(path, layer, crs)
+    if magic[:4] == b"PAR1" or suffix in PARQUET_SUFFIXES:
+        from scripts.feature_sources_arrow import open_geoparquet
+        return open_geoparquet(path, layer, crs, id_field)
+    json_like = suffix in SEQ_SUFFIXES + (".geojson", ".json") or magic.lstrip()[:1] in (b"{", b"\x1e")
+    if json_like and (layer is not None or id_field is not None):
+        raise SourceError(f"{path}: --layer and --id-field are not for GeoJSON (a feature's id member is its id)")
+    if suffix in SEQ_SUFFIXES or magic[:1] == b"\x1e":
+        return _with_crs(open_geojsonseq(path), crs)
+    if json_like:
+        return _with_crs(open_geojson(path), crs)
+    from scripts.feature_sources_arrow import open_ogr
+    return open_ogr(path, layer, crs, id_field)
+
+
+def _with_crs(source: Source, crs: str | None) -> Source:
+    if crs is not None:
+        source.crs = crs
+    return source
 
 
 # --- GeoJSON ---------------------------------------------------------------------------------------------------
@@ -184,6 +213,38 @@ def _raw_geojson_wkb(raw: bytes) -> bytes | None:
         return geojson_wkb(_loads(raw))
     except ValueError:   # e.g. a number beyond float range: the database reads the text and judges
         return None
+
+
+# --- GeoJSONSeq ---------------------------------------------------------------------------------------------------
+
+def open_geojsonseq(path: Path) -> Source:
+    """One GeoJSON Feature per line (RFC 8142 record separators allowed, blank lines skipped); CRS84."""
+    if msgspec is None:  # pragma: no cover - msgspec is a dependency
+        raise SourceError(f"{path}: reading GeoJSONSeq needs msgspec")
+    with path.open("rb") as f:
+        count = sum(1 for line in f if line.strip(b" \t\r\n\x1e"))
+    return Source(path, "GeoJSONSeq", None, count, _seq_rows(path))
+
+
+def _seq_rows(path: Path) -> Iterator[Row]:
+    decoder = msgspec.json.Decoder(_RawFeature)
+    with path.open("rb") as f:
+        for number, line in enumerate(f, 1):
+            text = line.strip(b" \t\r\n\x1e")
+            if not text:
+                continue
+            try:
+                feature = decoder.decode(text)
+            except (msgspec.DecodeError, msgspec.ValidationError) as e:
+                raise SourceError(f"{path} line {number}: not a GeoJSON Feature ({e})") from e
+            fid = None if feature.id is None else str(feature.id)
+            if feature.type != "Feature":
+                raise SourceError(f"{path} line {number}: not a GeoJSON Feature (type {feature.type})")
+            try:
+                yield _raw_row(fid, bytes(feature.geometry).strip(), bytes(feature.properties).strip())
+            except (SourceError, UnicodeDecodeError) as e:
+                raise SourceError(f"{path} line {number} (feature {fid if fid is not None else '(no id)'}): "
+                                  f"{e if isinstance(e, SourceError) else 'not valid UTF-8'}") from e
 
 
 # --- GeoJSON geometry -> WKB (little endian, 2D: the database keeps 2D anyway) ------------------------------------
@@ -309,7 +370,16 @@ def gpkg_crs(conn: sqlite3.Connection, srs_id: int) -> str | None:
     raise SourceError(f"the layer's SRS {name!r} ({org}:{code}) is not an EPSG code: give the CRS with --crs")
 
 
-def open_geopackage(path: Path, layer: str | None) -> Source:
+def _is_geopackage(path: Path) -> bool:
+    """An SQLite file with the GeoPackage catalogue (other SQLite files, e.g. SpatiaLite, are read by GDAL)."""
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'gpkg_contents'").fetchone() is not None
+    except sqlite3.DatabaseError:
+        return False
+
+
+def open_geopackage(path: Path, layer: str | None, crs: str | None = None) -> Source:
     # check_same_thread=False: the upload reads the rows in a worker thread (one thread at a time uses it)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     try:
@@ -328,7 +398,7 @@ def open_geopackage(path: Path, layer: str | None) -> Source:
                                     (layer,)).fetchone()
     columns = conn.execute(_layer_sql("PRAGMA table_info({table})", layer)).fetchall()
     count = conn.execute(_layer_sql("SELECT count(*) FROM {table}", layer)).fetchone()[0]
-    return Source(path, "GeoPackage", gpkg_crs(conn, srs_id), count,
+    return Source(path, "GeoPackage", crs or gpkg_crs(conn, srs_id), count,
                   _gpkg_rows(conn, layer, geom_col, columns), layer)
 
 

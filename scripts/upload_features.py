@@ -1,11 +1,13 @@
-"""Upload a GeoJSON or GeoPackage file as a feature collection the API serves.
+"""Upload a file of vector features (GeoJSON, GeoPackage, Shapefile, FlatGeobuf, GeoParquet, ...) as a feature
+collection the API serves.
 
     python scripts/upload_features.py FILE --collection-id ID [--crs EPSG:XXXX] [--force]
-        [--datetime-property NAME] [--layer NAME] [--title TEXT] [--description TEXT]
+        [--datetime-property NAME] [--layer NAME] [--id-field NAME] [--title TEXT] [--description TEXT]
 
 Reads a GeoJSON FeatureCollection (its legacy "crs" member, e.g. urn:ogc:def:crs:EPSG::7755, names the source
-CRS; CRS84 without one) or a GeoPackage layer (its SRS from gpkg_spatial_ref_sys), streams the features into the
-database with COPY, and stores them through the same SQL the HTTP upload uses (libs.features_ingest):
+CRS; CRS84 without one), GeoJSONSeq, a GeoPackage layer (its SRS from gpkg_spatial_ref_sys), a GeoParquet file
+(the CRS from its geo metadata) or any vector layer GDAL reads (Shapefile, also zipped, FlatGeobuf, KML, GML ...:
+the layer's CRS, e.g. a Shapefile's .prj, as its EPSG code), streams the features into the database with COPY, and stores them through the same SQL the HTTP upload uses (libs.features_ingest):
 geometries reprojected to WGS84 in PostGIS, invalid ones repaired (ST_MakeValid) or rejected by name.
 Everything happens in ONE transaction: a failure leaves nothing behind, and --force replaces an existing
 feature collection atomically (readers see the old features until the new ones are committed).
@@ -29,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from scripts.feature_sources import Row, Source, SourceError, open_source  # noqa: E402
+from scripts.feature_sources import FORMATS, Row, Source, SourceError, open_source  # noqa: E402
 
 from api_gateway.errors import describe_db_error  # noqa: E402
 from scripts.migrate import DEFAULT_DSN  # noqa: E402
@@ -45,20 +47,28 @@ def parser() -> argparse.ArgumentParser:
                "  python scripts/upload_features.py plots_7755.geojson --collection-id plots --force\n"
                "  python scripts/upload_features.py farms.gpkg --collection-id farms --layer parcels "
                "--datetime-property sowing_date\n"
-               "  python scripts/upload_features.py utm.geojson --collection-id utm --crs EPSG:32644\n\n"
+               "  python scripts/upload_features.py utm.geojson --collection-id utm --crs EPSG:32644\n"
+               "  python scripts/upload_features.py parcels.zip --collection-id parcels --layer parcels_2025\n"
+               "  python scripts/upload_features.py fields.parquet --collection-id fiboa-fields\n\n"
                "The database is $DATABASE_URL (default: the local cluster of `make run`).\n"
                "Exit status: 0 stored, 1 refused by the database (bad feature, collection exists ...),\n"
                "2 unreadable file or bad arguments. Nothing is stored unless the status is 0.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("file", metavar="FILE", type=Path, help="a GeoJSON (.geojson/.json) or GeoPackage (.gpkg) file")
+    p.add_argument("file", metavar="FILE", type=Path, help=f"the file: {FORMATS}")
     p.add_argument("--collection-id", required=True, help="collection id (letters, digits, . _ -)")
     p.add_argument("--crs", help="the source CRS (EPSG:7755, EPSG:32644, urn:ogc:def:crs:EPSG::n ...); overrides "
-                                 "the file's (GeoJSON crs member, GeoPackage SRS); default CRS84")
+                                 "the file's (GeoJSON crs member, GeoPackage SRS, a Shapefile's .prj, GeoParquet "
+                                 "or FlatGeobuf metadata); default CRS84")
     p.add_argument("--force", action="store_true", help="replace the collection's features if it exists "
                                                         "(atomically; without --force an existing id is an error)")
     p.add_argument("--datetime-property", metavar="NAME",
                    help="the property holding each feature's date/time (default: datetime, else start_datetime)")
-    p.add_argument("--layer", metavar="NAME", help="the GeoPackage layer (required when it has several)")
+    p.add_argument("--layer", metavar="NAME", help="the layer (GeoPackage, GML, KML ...) or the Shapefile in a .zip "
+                                                   "(required when there are several; the error lists them)")
+    p.add_argument("--id-field", metavar="NAME",
+                   help="the field holding feature ids (not for GeoJSON); default: the layer's own FID column "
+                        "(a GeoPackage's primary key), else a field named id, else ids are generated; "
+                        "--id-field '' always generates them")
     p.add_argument("--title", help="collection title")
     p.add_argument("--description", help="collection description")
     p.add_argument("--dsn", default=os.environ.get("DATABASE_URL", DEFAULT_DSN),
@@ -166,7 +176,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from tqdm import tqdm
 
     t0 = time.perf_counter()
-    source = open_source(args.file, args.layer)
+    source = open_source(args.file, args.layer, args.crs, args.id_field)
     upload = Upload(args.collection_id, args.crs, args.force, args.datetime_property, args.title,
                     args.description)
     with tqdm(total=source.count, unit="feature", unit_scale=True, desc=f"upload {args.collection_id}",
