@@ -16,6 +16,7 @@
 \ir api/features_paging.sql
 \ir api/features.sql
 \ir api/features_meta.sql
+\ir api/features_meta_writes.sql
 \ir api/features_write.sql
 \ir api/features_aggregate.sql
 \ir api/features_openapi.sql
