@@ -194,3 +194,50 @@ def test_filters_on_booleans_and_numbers_of_stac_items(http, mixed, flt, expecte
 def test_booleans_sort_false_first(http, mixed):
     r = http.get(f"/collections/{MIXED}/items", params={"sortby": "strict_flag,id"})
     assert [f["id"] for f in r.json()["features"]] == ["m1", "m0", "m2", "m3"]
+
+
+# 5. the same CQL2 geometry literals on STAC items and feature collections: BBOX, ENVELOPE, mixed GEOMETRYCOLLECTION
+
+def _literals(x: float, y: float, d: float) -> list[tuple[str, int | None]]:
+    """Filters around two points (x, y) and (x + d, y + d), and which of them matches (None: neither)."""
+    box = f"{x - d / 2} {y - d / 2}, {x + d / 2} {y - d / 2}, {x + d / 2} {y + d / 2}, {x - d / 2} {y + d / 2}, " \
+          f"{x - d / 2} {y - d / 2}"
+    env = f"{x - d / 2},{y - d / 2},{x + d / 2},{y + d / 2}"
+    far = f"LINESTRING({x + 5 * d} {y + 5 * d}, {x + 6 * d} {y + 6 * d})"
+    return [
+        (f"S_INTERSECTS(geometry, ENVELOPE({env}))", 0),
+        (f"S_INTERSECTS(geometry, BBOX({env}))", 0),
+        (f"S_WITHIN(geometry, ENVELOPE({env}))", 0),
+        (f"S_CONTAINS(ENVELOPE({env}), geometry)", 0),
+        (f"S_WITHIN(geometry, GEOMETRYCOLLECTION(POLYGON(({box})), {far}))", 0),
+        (f"S_CONTAINS(GEOMETRYCOLLECTION(POLYGON(({box})), {far}), geometry)", 0),
+        (f"S_INTERSECTS(geometry, GEOMETRYCOLLECTION(POINT({x + d} {y + d}), {far}))", 1),
+        (f"S_DISJOINT(geometry, GEOMETRYCOLLECTION(POINT({x + d} {y + d}), {far}))", 0),
+        (f"S_EQUALS(geometry, GEOMETRYCOLLECTION(POINT({x + d} {y + d}), {far}))", None),
+    ]
+
+
+KINDS = {STAC: (0.0, 0.0, 1.0, ["s0", "s1"]), FEAT: (7.0, 50.0, 0.1, ["a", "b"])}
+
+
+@pytest.mark.parametrize("cid", [STAC, FEAT])
+@pytest.mark.parametrize("n", range(9))
+def test_geometry_literals_mean_the_same_on_both_kinds(http, loaded, cid, n):
+    x, y, d, ids = KINDS[cid]
+    flt, match = _literals(x, y, d)[n]
+    r = http.get(f"/collections/{cid}/items", params={"filter": flt})
+    assert _ids(r) == ([] if match is None else [ids[match]]), flt
+
+
+@pytest.mark.parametrize("cid", [STAC, FEAT])
+def test_an_envelope_of_three_numbers_is_a_400_on_both_kinds(http, loaded, cid):
+    _is_400(http.get(f"/api/v2/collections/{cid}/items", params={"filter": "S_INTERSECTS(geometry, ENVELOPE(1,2,3))"}),
+            "4 or 6 numbers")
+
+
+def test_post_search_reads_envelope_and_mixed_collections_too(http, loaded):
+    flt = "S_WITHIN(geometry, GEOMETRYCOLLECTION(POLYGON((-0.5 -0.5, 0.5 -0.5, 0.5 0.5, -0.5 0.5, -0.5 -0.5)), " \
+          "POINT(9 9)))"
+    assert _ids(http.post("/search", json={"collections": [STAC], "filter": flt, "filter-lang": "cql2-text"})) == ["s0"]
+    assert _ids(http.post("/search", json={"collections": [FEAT], "filter": "S_INTERSECTS(geometry, "
+                                           "ENVELOPE(6.95,49.95,7.05,50.05))", "filter-lang": "cql2-text"})) == ["a"]

@@ -16,7 +16,6 @@ BEGIN
         args := jsonb_build_array(args -> 1, args -> 0);
     END IF;
     geom := args -> 1;
-    -- else (mixed members; pgSTAC needs coordinates): intersects any member / disjoint from all
     -- of members all of one type: the Multi geometry of them, the same point set
     IF geom ->> 'type' = 'GeometryCollection' AND (SELECT count(DISTINCT g ->> 'type') = 1
             AND min(g ->> 'type') IN ('Point', 'LineString', 'Polygon')
@@ -26,30 +25,30 @@ BEGIN
                                       'coordinates', jsonb_agg(g -> 'coordinates'))
             FROM jsonb_array_elements(geom -> 'geometries') g)));
     END IF;
+    -- of mixed members: pgSTAC reads a literal only when it has 'coordinates' (pgstac.spatial_op_query), and
+    -- PostGIS's st_geomfromgeojson reads a GeometryCollection's 'geometries' beside an empty one
     IF geom ->> 'type' = 'GeometryCollection' THEN
-        IF op NOT IN ('s_intersects', 'intersects', 's_disjoint') THEN
-            RAISE EXCEPTION 'filter: % with a GEOMETRYCOLLECTION literal is not supported on STAC items', upper(op)
-                USING ERRCODE = '22023', HINT = 'S_INTERSECTS and S_DISJOINT take one; or name its members';
-        END IF;
-        RETURN (SELECT CASE WHEN count(*) = 1 THEN min(t::text)::jsonb
-                            ELSE jsonb_build_object('op', CASE op WHEN 's_disjoint' THEN 'and' ELSE 'or' END,
-                                                    'args', jsonb_agg(t)) END
-                FROM jsonb_array_elements(geom -> 'geometries') g,
-                     LATERAL libs.stac_cql2_spatial(op, jsonb_build_array(args -> 0, g)) t);
+        RETURN jsonb_build_object('op', op, 'args', jsonb_build_array(args -> 0,
+                                                                      geom || '{"coordinates": []}'));
     END IF;
     RETURN jsonb_build_object('op', op, 'args', args);
 END
 $$;
 COMMENT ON FUNCTION libs.stac_cql2_spatial(text, jsonb) IS
     'A CQL2 spatial function node as pgSTAC reads it: the item geometry first (S_CONTAINS and S_WITHIN swap), '
-    'a GeometryCollection literal as the Multi geometry of its members (all of one type) or, for S_INTERSECTS '
-    'and S_DISJOINT, one test per member; 22023 otherwise.';
+    'a GeometryCollection literal as the Multi geometry of its members (all of one type), or as itself with an '
+    'empty coordinates member (mixed members), which pgSTAC then reads.';
 
 CREATE OR REPLACE FUNCTION libs.stac_cql2_op(op text, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 BEGIN
     op := lower(op);
     IF op = 'envelope' THEN                     -- cql2-text ENVELOPE(...) as the parser hands it over
+        IF jsonb_typeof(args) <> 'array' OR jsonb_array_length(args) NOT IN (4, 6)
+           OR jsonb_path_exists(args, 'strict $[*] ? (@.type() != "number")') THEN
+            RAISE EXCEPTION 'filter: ENVELOPE needs 4 or 6 numbers, got %', left(args::text, 100)
+                USING ERRCODE = '22023', HINT = 'ENVELOPE(minx, miny, maxx, maxy), read as BBOX(...)';
+        END IF;
         RETURN libs.stac_bbox_geometry(args);
     ELSIF op IN ('%', 'div', '^') THEN
         RAISE EXCEPTION 'filter: the arithmetic operator % is not supported on STAC items', op

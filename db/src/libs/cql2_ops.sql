@@ -142,6 +142,8 @@ DECLARE
 BEGIN
     IF op = 'in' THEN
         RETURN libs.cql2_in(e -> 'args' -> 0, e -> 'args' -> 1, ctx);
+    ELSIF op = 'envelope' THEN  -- cql2-text ENVELOPE(...) as the parser hands it over: a BBOX, as on STAC items
+        RETURN libs.cql2_term(jsonb_build_object('bbox', e -> 'args'), ctx);
     END IF;
     args := libs.cql2_args(e, ctx);
     IF op IN ('and', 'or') THEN
