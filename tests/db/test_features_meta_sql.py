@@ -188,3 +188,16 @@ def test_edge_search_uses_the_spatial_index(db, walk_collection):
     assert "features_geom_idx" in plan and "Order By" in plan
     assert [db.execute("SELECT libs.features_edge(%s, %s)", (CID, e)).fetchone()[0] for e in (1, 2, 3, 4)] \
         == [0, 0, 99, 49]
+
+
+def test_migration_280_backfills_the_counts_of_stored_features(db, walk_collection):
+    from tests.conftest import ROOT
+
+    for fid, p in (("a", '{"n": 1, "s": "x"}'), ("b", '{"n": 2.5, "t": null}'), ("c", '{}')):
+        db.execute("INSERT INTO data.features (collection_id, id, geom, properties) VALUES (%s, %s, "
+                   "ST_SetSRID(ST_MakePoint(1, 1), 4326), %s)", (CID, fid, p))
+    kept = state(db)
+    assert kept[4] == {"n/integer": 1, "n/number": 1, "s/string": 1, "t/null": 1}
+    db.execute("DELETE FROM data.feature_property_counts WHERE collection_id = %s", (CID,))
+    db.execute((ROOT / "db" / "migrations" / "280_feature_property_counts.sql").read_text())
+    assert state(db) == kept
