@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 from starlette.routing import BaseRoute, Mount
 
 from . import db, errors
@@ -46,7 +47,9 @@ def create_app() -> Starlette:
                                        *raster.EXPOSE_HEADERS]),
             Middleware(raster.TileFastPath),  # PNG tiles: straight to the raster worker (routes/raster.py)
             Middleware(tiles.TileFastPath),   # vector tiles: straight to api.features_tile (routes/tiles.py)
-            Middleware(IsalGZipMiddleware, minimum_size=1024),
+            # Zarr chunks (routes/cube_store.py) are compressed already, and HEAD must tell their true size
+            Middleware(IsalGZipMiddleware, minimum_size=1024,
+                       exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/octet-stream")),
         ],
         exception_handlers={
             errors.APIError: errors.api_error_handler,

@@ -5,6 +5,6 @@ Order matters only where paths overlap: more specific modules come first
 (raster PNG tiles before vector tiles, both before the generic collection/item routes).
 """
 
-from . import analytics, core, features, raster, stac, tiles, viewer
+from . import analytics, core, cube_store, features, raster, stac, tiles, viewer
 
-MODULES = [core, viewer, analytics, raster, tiles, features, stac]
+MODULES = [core, viewer, analytics, raster, cube_store, tiles, features, stac]

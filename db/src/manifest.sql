@@ -3,6 +3,7 @@
 -- One file per resource per layer; keep each under ~400 lines.
 \ir libs/core.sql
 \ir libs/geometry.sql
+\ir libs/cube_hrefs.sql
 \ir libs/cql2.sql
 \ir libs/cql2_ops.sql
 \ir api/core.sql

@@ -36,3 +36,22 @@ END
 $$;
 COMMENT ON FUNCTION api.raster_source(text, jsonb) IS
     'Where a cube''s Zarr store is and what its layers mean (the raster worker reads this).';
+
+CREATE OR REPLACE FUNCTION api.cube_store_get(collection_id text, params jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+DECLARE
+    out jsonb;
+BEGIN
+    SELECT jsonb_build_object('collection_id', c.collection_id, 'store_path', c.store_path,
+                              'version', extract(epoch FROM c.updated_at)::text)
+    INTO out FROM data.cubes c WHERE c.collection_id = cube_store_get.collection_id;
+    IF out IS NULL THEN
+        RAISE EXCEPTION 'collection % has no Zarr store', collection_id
+            USING ERRCODE = 'P0002', HINT = 'GET /collections lists the collections; cubes have kind cube or hybrid';
+    END IF;
+    RETURN out;
+END
+$$;
+COMMENT ON FUNCTION api.cube_store_get(text, jsonb) IS
+    'The served Zarr store of a cube: {collection_id, store_path, version}. GET /collections/{id}/zarr/{key} '
+    'serves the files inside store_path (read-only), nothing else.';

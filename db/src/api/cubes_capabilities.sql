@@ -24,12 +24,7 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     FROM data.cube_layers l WHERE l.collection_id = cube_layers_json.collection_id;
 $$;
 
-CREATE OR REPLACE FUNCTION libs.cube_default_layer(collection_id text) RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
-    -- The layer drawn when none is asked (the same rule as the worker): first index, composite, band, mask.
-    SELECT l.name FROM data.cube_layers l WHERE l.collection_id = cube_default_layer.collection_id
-    ORDER BY array_position(ARRAY['index', 'composite', 'band', 'mask'], l.kind), l.ord, l.name LIMIT 1;
-$$;
+-- libs.cube_default_layer: libs/cube_hrefs.sql (collection documents use it too).
 
 CREATE OR REPLACE FUNCTION libs.cube_require(collection_id text) RETURNS data.cubes
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$

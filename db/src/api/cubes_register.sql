@@ -63,12 +63,18 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
         'cube:variables', vars);
 $$;
 
+CREATE OR REPLACE FUNCTION libs.cube_item_extensions() RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT '["https://stac-extensions.github.io/datacube/v2.2.0/schema.json",
+             "https://stac-extensions.github.io/xarray-assets/v1.0.0/schema.json"]'::jsonb;
+$$;
+
 CREATE OR REPLACE FUNCTION libs.cube_items(collection_id text, params jsonb) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
     SELECT coalesce(jsonb_agg(jsonb_build_object(
         'type', 'Feature',
         'stac_version', '1.0.0',
-        'stac_extensions', '["https://stac-extensions.github.io/datacube/v2.2.0/schema.json"]'::jsonb,
+        'stac_extensions', libs.cube_item_extensions(),
         'id', collection_id || '-' || to_char((t.value #>> '{}')::timestamptz AT TIME ZONE 'UTC',
                                               'YYYYMMDD"T"HH24MISS'),
         'collection', collection_id,
@@ -77,11 +83,10 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
         'bbox', b,
         'properties', libs.cube_item_properties(doc.d -> 'cube:dimensions', doc.d -> 'cube:variables',
                                                 t.value, (t.ord - 1)::int),
-        'assets', jsonb_build_object('data', jsonb_build_object(
-            'href', coalesce(params ->> 'asset_href', params ->> 'store_path'),
-            'type', 'application/vnd+zarr',
-            'title', 'Zarr store (dims time, y, x in EPSG:3857); this item is time index ' || (t.ord - 1),
-            'roles', '["data"]'::jsonb)),
+        -- hrefs relative to the item's self link, made absolute on the request's surface when read
+        -- (libs.cube_item_hrefs): '../zarr' is GET /collections/{id}/zarr/{key}, the served store
+        'assets', jsonb_build_object('data', libs.cube_data_asset('../zarr',
+            'Zarr store (dims time, y, x in EPSG:3857) over HTTP; this item is time index ' || (t.ord - 1))),
         'links', '[]'::jsonb) ORDER BY t.ord), '[]')
     FROM jsonb_array_elements(params -> 'times') WITH ORDINALITY AS t(value, ord),
          LATERAL (SELECT params -> 'bbox' AS b) bb,

@@ -99,13 +99,15 @@ RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
     -- A stored collection document with the links of this surface: self, root, parent, the links of its
     -- kind; the links it was stored with stay, except those whose rel we generate. Members a STAC
-    -- collection must have get defaults when the stored document lacks them.
-    WITH ours AS (
+    -- collection must have get defaults when the stored document lacks them. Cubes and hybrids get their
+    -- data asset and web-map links here (libs.cube_collection_at).
+    WITH doc AS (SELECT libs.cube_collection_at(content, kind) AS content), ours AS (
         SELECT jsonb_build_array(
-                   libs.link('self', libs.url('collections/' || libs.url_encode(content ->> 'id'))),
+                   libs.link('self', libs.url('collections/' || libs.url_encode(doc.content ->> 'id'))),
                    libs.link('root', libs.url(''), 'application/json', 'Root catalog'),
                    libs.link('parent', libs.url(''), 'application/json', 'Root catalog'))
-               || libs.stac_kind_links(content ->> 'id', kind) AS links
+               || libs.stac_kind_links(doc.content ->> 'id', kind) AS links
+        FROM doc
     )
     SELECT CASE WHEN with_defaults THEN
                jsonb_build_object('type', 'Collection', 'stac_version', '1.0.0', 'description', content ->> 'id',
@@ -113,13 +115,13 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
                                   'extent', '{"spatial": {"bbox": [[-180, -90, 180, 90]]},
                                               "temporal": {"interval": [[null, null]]}}'::jsonb)
                ELSE '{}' END
-        || content || jsonb_build_object('links', ours.links || coalesce((
+        || doc.content || jsonb_build_object('links', ours.links || coalesce((
         SELECT jsonb_agg(l ORDER BY n)
-        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(content -> 'links') = 'array'
-                                       THEN content -> 'links' ELSE '[]' END) WITH ORDINALITY AS s(l, n)
+        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(doc.content -> 'links') = 'array'
+                                       THEN doc.content -> 'links' ELSE '[]' END) WITH ORDINALITY AS s(l, n)
         WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements(ours.links) o WHERE o ->> 'rel' = l ->> 'rel')
     ), '[]'))
-    FROM ours;
+    FROM doc, ours;
 $$;
 
 CREATE OR REPLACE FUNCTION libs.stac_collection_by_id(collection_id text) RETURNS jsonb

@@ -79,10 +79,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN value ~ '^[A-Za-z0-9._~-]*$' THEN value ELSE libs.url_encode(value) END;
 $$;
 
-CREATE OR REPLACE FUNCTION libs.stac_item_linked(item jsonb, href text, root text) RETURNS jsonb
+CREATE OR REPLACE FUNCTION libs.stac_item_relinked(item jsonb, href text, root text) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    -- An item with its links (self, parent, collection, root); href: its collection's URL. The links it was
-    -- stored with stay, except those of these rels. One expression, no sub-SELECT: PostgreSQL inlines it.
+    -- libs.stac_item_linked's links, for an item whose hrefs are final.
     SELECT item || jsonb_build_object('links', jsonb_build_array(
             jsonb_build_object('rel', 'self', 'type', 'application/geo+json',
                                'href', href || '/items/' || libs.stac_path_part(item ->> 'id')),
@@ -93,6 +92,14 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                 ELSE jsonb_path_query_array(item -> 'links', 'strict $[*] ? (@.rel != "self" && @.rel != "parent"
                                                                            && @.rel != "collection" && @.rel != "root")')
            END);
+$$;
+
+CREATE OR REPLACE FUNCTION libs.stac_item_linked(item jsonb, href text, root text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- An item with its links (self, parent, collection, root); href: its collection's URL. The links it was
+    -- stored with stay, except those of these rels; a cube time slice's relative hrefs become absolute
+    -- (libs.cube_item_hrefs). One expression each, no sub-SELECT: PostgreSQL inlines them.
+    SELECT libs.stac_item_relinked(libs.cube_item_hrefs(item, href), href, root);
 $$;
 
 CREATE OR REPLACE FUNCTION libs.stac_item_at(item jsonb, fields jsonb, root text) RETURNS jsonb
@@ -198,7 +205,8 @@ BEGIN
         'type', 'FeatureCollection',
         'features', coalesce((
             SELECT jsonb_agg(CASE WHEN params ? 'fields'
-                                  THEN libs.stac_item_at(pgstac.jsonb_fields(h.item, params -> 'fields'),
+                                  THEN libs.stac_item_at(pgstac.jsonb_fields(libs.cube_item_hrefs(h.item, c.href),
+                                                                             params -> 'fields'),
                                                          params -> 'fields', root)
                                   WHEN s.f ? 'id' AND c.href IS NOT NULL THEN libs.stac_item_linked(h.item, c.href, root)
                                   ELSE h.item END ORDER BY n)
