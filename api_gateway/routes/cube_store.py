@@ -1,6 +1,7 @@
 """Routes: a cube's served Zarr store, read-only over HTTP, for remote Zarr clients (xarray + fsspec, zarr-python,
 STAC clients following a time slice's `data` asset).
 
+    GET|HEAD /collections/{id}/zarr          what the store is: {zarr_format, metadata: its URL} (the asset href)
     GET|HEAD /collections/{id}/zarr/{key}    one file of the store the collection is registered with
                                              (api.cube_store_get): metadata documents (zarr.json, .zmetadata,
                                              .zgroup, .zarray, .zattrs) as application/json, chunks and shards
@@ -127,10 +128,15 @@ def file_response(request: Request, path: Path, st: os.stat_result, media_type: 
     return FileResponse(path, headers=headers, media_type=media_type, stat_result=st)
 
 
+async def store_source(request: Request) -> dict[str, Any]:
+    """api.cube_store_get: the registered store (404 for a collection without a cube)."""
+    return dict(json.loads(await db.call(request, "SELECT api.cube_store_get(%s, %s::jsonb)::text",
+                                         (request.path_params["collection_id"], db.jsonb({})))))
+
+
 async def zarr_key(request: Request) -> Response:
     parts = key_parts(request.path_params["key"])
-    source = json.loads(await db.call(request, "SELECT api.cube_store_get(%s, %s::jsonb)::text",
-                                      (request.path_params["collection_id"], db.jsonb({}))))
+    source = await store_source(request)
     root = Path(source["store_path"])
     name = "/".join(parts)
     media_type = JSON if parts[-1] in METADATA else OCTETS
@@ -143,10 +149,16 @@ async def zarr_key(request: Request) -> Response:
 
 
 async def zarr_root(request: Request) -> Response:
-    await db.call(request, "SELECT api.cube_store_get(%s, %s::jsonb)::text",
-                  (request.path_params["collection_id"], db.jsonb({})))  # 404 for a collection without a cube
-    raise NotFound("the store itself is not a file: ask for a key, e.g. zarr.json (Zarr v3) or .zmetadata (v2); "
-                   "xarray.open_zarr(<this URL>) does")
+    """The asset href itself: what the store is and where its metadata is (HTTP lists no folders)."""
+    root = Path((await store_source(request))["store_path"])
+    version = 3 if (root / "zarr.json").is_file() else 2 if (root / ".zgroup").is_file() else None
+    if version is None:
+        raise NotFound("this collection's Zarr store is not on this server's disk")
+    here = str(request.url.replace(query="")).rstrip("/")
+    return document(request, json.dumps({
+        "collection": request.path_params["collection_id"], "zarr_format": version, "consolidated": True,
+        "metadata": f"{here}/{'zarr.json' if version == 3 else '.zmetadata'}",
+        "description": "A Zarr store, read-only over HTTP: xarray.open_zarr(<this URL>); keys are paths below it"}))
 
 
 ZARR = "/collections/{collection_id}/zarr"

@@ -179,7 +179,15 @@ def test_symlinks_out_of_the_store_are_404(cubes: dict[str, Path], http: httpx.C
 
 
 def test_unknown_collection_and_non_cubes_are_404(cubes: dict[str, Path], http: httpx.Client) -> None:
-    for path in ("/collections/no-such-cube/zarr/zarr.json", "/collections/no-such-cube/zarr",
-                 f"/collections/{V3}/zarr"):
+    for path in ("/collections/no-such-cube/zarr/zarr.json", "/collections/no-such-cube/zarr"):
         r = http.get(path)
         assert r.status_code == 404 and r.json()["code"] == "NotFound", path
+
+
+@pytest.mark.parametrize(("cid", "version", "key"), [(V3, 3, "zarr.json"), (V2, 2, ".zmetadata")])
+def test_the_store_url_describes_the_store(cubes: dict[str, Path], services, http: httpx.Client, cid: str,
+                                           version: int, key: str) -> None:
+    """The asset href answers (link checkers, browsers) with where the store's metadata is."""
+    doc = http.get(f"/api/v2/collections/{cid}/zarr").json()
+    assert doc["zarr_format"] == version and doc["metadata"] == f"{zarr_url(services, cid, '/api/v2')}/{key}"
+    assert http.get(doc["metadata"]).status_code == 200

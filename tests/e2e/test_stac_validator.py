@@ -1,21 +1,27 @@
 """stac-api-validator (from PyPI) against the live gateway: no errors for the conformance classes we claim.
 
-Its schemas come from ../shared/testdata/stac-schemas through ../shared/tools/stac-offline (no internet).
+Its schemas come from ../shared/testdata/stac-schemas through ../shared/tools/stac-offline (no internet), with
+the extension schemas that mirror lacks (tests/e2e/stac_extension_schemas: datacube, xarray-assets, web-map-links;
+the cube collections name them) merged in (`schema_dir`).
 `make conformance` runs this module.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from functools import cache
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import AUTH, SHARED, WRITE_TOKEN
+from tests.conftest import AUTH, SHARED, TESTDATA, WRITE_TOKEN
 
 CID = "stac-validator"
 TXN = "stac-validator-txn"
@@ -53,6 +59,16 @@ def validator_data(services) -> None:
         assert r.status_code == 201, r.text
 
 
+@cache
+def schema_dir() -> Path:
+    """The offline schema mirror and tests/e2e/stac_extension_schemas in one tree (stac-offline's STAC_SCHEMA_DIR)."""
+    merged = Path(tempfile.mkdtemp(prefix="stac-schemas-"))
+    atexit.register(shutil.rmtree, merged, True)
+    shutil.copytree(TESTDATA / "stac-schemas", merged, dirs_exist_ok=True)
+    shutil.copytree(Path(__file__).resolve().parent / "stac_extension_schemas", merged, dirs_exist_ok=True)
+    return merged
+
+
 def run_validator(services, collection: str, classes: list[str], geometry: dict, *extra: str) -> str:
     """stac-api-validator against the live gateway for `collection`: its report; asserts 'Errors: none'.
 
@@ -66,7 +82,8 @@ def run_validator(services, collection: str, classes: list[str], geometry: dict,
            "--log-level", "WARNING", *extra]
     for cc in classes:
         cmd += ["--conformance", cc]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(offline), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(offline), os.environ.get("PYTHONPATH")])),
+           "STAC_SCHEMA_DIR": str(schema_dir())}
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     report = out.stdout + out.stderr
     assert "Errors: none" in report and out.returncode == 0, report[-6000:]

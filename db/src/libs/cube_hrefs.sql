@@ -50,9 +50,10 @@ $$;
 CREATE OR REPLACE FUNCTION libs.cube_collection_at(content jsonb, kind text) RETURNS jsonb
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
 -- A cube or hybrid collection document with its 'data' asset (the Zarr store on this surface) and the
--- xarray-assets extension; other kinds pass untouched. PL/pgSQL: libs.url_encode (stac.sql) comes later.
+-- xarray-assets extension; other collections (a hybrid without its cube yet) pass untouched. PL/pgSQL: libs.url_encode (stac.sql) comes later.
 BEGIN
-    IF kind IS DISTINCT FROM 'cube' AND kind IS DISTINCT FROM 'hybrid' THEN
+    IF kind IS DISTINCT FROM 'cube' AND kind IS DISTINCT FROM 'hybrid'
+       OR NOT EXISTS (SELECT 1 FROM data.cubes c WHERE c.collection_id = content ->> 'id') THEN
         RETURN content;
     END IF;
     RETURN content || jsonb_build_object(
