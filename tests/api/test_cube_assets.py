@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from http.client import HTTPConnection
 from pathlib import Path
@@ -191,3 +193,33 @@ def test_the_store_url_describes_the_store(cubes: dict[str, Path], services, htt
     doc = http.get(f"/api/v2/collections/{cid}/zarr").json()
     assert doc["zarr_format"] == version and doc["metadata"] == f"{zarr_url(services, cid, '/api/v2')}/{key}"
     assert http.get(doc["metadata"]).status_code == 200
+
+
+def stac_validator(doc: dict, tmp_path: Path) -> list[dict]:
+    """stac-validator (the CLI) on a document, offline: schemas from the shared mirror and the extension schemas
+    copied into tests/e2e/stac_extension_schemas (datacube, xarray-assets, web-map-links, PROJJSON)."""
+    from tests.conftest import SHARED
+    from tests.e2e.test_stac_validator import schema_dir
+
+    offline = SHARED / "tools" / "stac-offline"
+    if not offline.exists():
+        pytest.skip(f"{offline} not found (shared/ must sit beside the checkout)")
+    path = tmp_path / f"{doc['id']}.json"
+    path.write_text(json.dumps(doc))
+    env = {**os.environ, "PYTHONPATH": str(offline), "STAC_SCHEMA_DIR": str(schema_dir())}
+    out = subprocess.run([str(Path(sys.executable).parent / "stac-validator"), "validate", str(path)],
+                         env=env, capture_output=True, text=True, timeout=120)
+    report = json.loads(out.stdout[out.stdout.index("["):out.stdout.rindex("]") + 1])
+    assert out.returncode == 0 and all(r["valid_stac"] for r in report), out.stdout[-3000:]
+    return report
+
+
+def test_items_and_collection_validate_with_stac_validator(cubes: dict[str, Path], http: httpx.Client,
+                                                           tmp_path: Path) -> None:
+    item = http.get("/api/v2/search", params={"collections": V3, "limit": 1}).json()["features"][0]
+    collection = http.get(f"/api/v2/collections/{V3}").json()
+    for doc in (item, collection):
+        report = stac_validator(doc, tmp_path)
+        schemas = {s for r in report for s in r["schema"]}
+        assert {"https://stac-extensions.github.io/datacube/v2.2.0/schema.json",
+                "https://stac-extensions.github.io/xarray-assets/v1.0.0/schema.json"} <= schemas

@@ -2,7 +2,8 @@
 
 Its schemas come from ../shared/testdata/stac-schemas through ../shared/tools/stac-offline (no internet), with
 the extension schemas that mirror lacks (tests/e2e/stac_extension_schemas: datacube, xarray-assets, web-map-links;
-the cube collections name them) merged in (`schema_dir`).
+the cube collections name them) merged in (`schema_dir`), and pystac's schema reads (urllib3) answered from it too
+(tests/e2e/stac_offline_urllib3).
 `make conformance` runs this module.
 """
 
@@ -82,8 +83,10 @@ def run_validator(services, collection: str, classes: list[str], geometry: dict,
            "--log-level", "WARNING", *extra]
     for cc in classes:
         cmd += ["--conformance", cc]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(offline), os.environ.get("PYTHONPATH")])),
-           "STAC_SCHEMA_DIR": str(schema_dir())}
+    # the shared shim, wrapped by one that answers pystac's urllib3 requests too (stac_offline_urllib3/)
+    wrapper = Path(__file__).resolve().parent / "stac_offline_urllib3"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(wrapper), os.environ.get("PYTHONPATH")])),
+           "STAC_OFFLINE_SHIM": str(offline / "sitecustomize.py"), "STAC_SCHEMA_DIR": str(schema_dir())}
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     report = out.stdout + out.stderr
     assert "Errors: none" in report and out.returncode == 0, report[-6000:]
