@@ -111,6 +111,31 @@ BEGIN
 END
 $$;
 
+-- In a hybrid, the cube's time-slice items and the features share /collections/{id}/items/{id}: a slice whose
+-- id a feature already has would be shadowed by it (features created before slice ids were refused on
+-- feature writes can have one). A 409 naming them, before anything is written.
+CREATE OR REPLACE FUNCTION libs.cube_refuse_feature_ids(cid text, params jsonb) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, public AS $$
+DECLARE
+    clash text[];
+BEGIN
+    SELECT array_agg(f.id ORDER BY f.id) INTO clash FROM data.features f
+    WHERE f.collection_id = cid
+      AND f.id = ANY (ARRAY(SELECT i ->> 'id' FROM jsonb_array_elements(libs.cube_items(cid, params)) i));
+    IF clash IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot register the DataCube of %: the id(s) % of its time slices are ids of features of '
+            'the collection', cid, array_to_string(clash[1:10], ', ')
+                || CASE WHEN cardinality(clash) > 10 THEN format(' (and %s more)', cardinality(clash) - 10) ELSE '' END
+            USING ERRCODE = '23505', HINT = format('time slices are named %s-YYYYMMDDTHHMMSS; give those features '
+                'other ids (DELETE /collections/%s/items/{id}, then POST them again with another id) and register '
+                'again', cid, cid);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION libs.cube_refuse_feature_ids(text, jsonb) IS
+    'Raises 23505 (409) naming the features of a collection whose ids the time slices of the cube being '
+    'registered (params as for api.cube_register) would take.';
+
 CREATE OR REPLACE FUNCTION api.cube_register(collection_id text, params jsonb DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, public AS $$
 #variable_conflict use_column
@@ -132,6 +157,9 @@ BEGIN
                        OR EXISTS (SELECT 1 FROM data.collection_meta m WHERE m.collection_id = cid
                                   AND m.kind IN ('features', 'hybrid'))
                      THEN 'hybrid' ELSE 'cube' END;
+    IF new_kind = 'hybrid' THEN
+        PERFORM libs.cube_refuse_feature_ids(cid, params);
+    END IF;
     IF existing IS NULL THEN
         PERFORM pgstac.create_collection(libs.cube_collection_doc(cid, params, NULL));
     ELSE
