@@ -24,6 +24,7 @@ RTOL = 1e-6
 def cubes(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Cube]:
     root = tmp_path_factory.mktemp("cubes")
     with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SET search_path = pgstac, public")  # pgstac's delete trigger needs it (a reused database)
         conn.execute("DELETE FROM pgstac.collections WHERE id = ANY(%s)", ([CID, HID],))
         out = {CID: synthetic(conn, root, CID), HID: synthetic(conn, root, HID, kind="hybrid")}
         for fid, box, props in (("field-a", [10.0021, 44.9985, 10.0101, 45.0], {"crop": "rice"}),
