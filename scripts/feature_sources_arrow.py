@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from itertools import repeat
 from pathlib import Path
@@ -73,9 +73,9 @@ def epsg_code(crs: Any, where: str) -> str:
 
 
 def arrow_rows(batches: Iterable[Any], geometry: str, id_column: str | None, drop: set[str],
-               where: str) -> Iterator[Row]:
-    """Staging rows from Arrow record batches: WKB from `geometry`, the id from `id_column` (None: the
-    database gives one), every other column but `drop` as a property."""
+               where: str, to_wkb: Callable[[Any], list[bytes | None]] | None = None) -> Iterator[Row]:
+    """Staging rows from Arrow record batches: WKB from `geometry` (`to_wkb` converts other encodings), the
+    id from `id_column` (None: the database gives one), every other column but `drop` as a property."""
     import pyarrow as pa
 
     n = 0
@@ -84,10 +84,12 @@ def arrow_rows(batches: Iterable[Any], geometry: str, id_column: str | None, dro
             names = batch.schema.names
             keep = [i for i, name in enumerate(names) if name not in drop and name not in (geometry, id_column)]
             ids = batch.column(id_column).to_pylist() if id_column else repeat(None)
-            for fid, wkb, props in zip(ids, batch.column(geometry).to_pylist(), batch.select(keep).to_pylist()):
+            column = batch.column(geometry)
+            wkbs = to_wkb(column) if to_wkb else column.to_pylist()
+            for fid, wkb, props in zip(ids, wkbs, batch.select(keep).to_pylist()):
                 n += 1
                 yield None if fid is None else str(fid), None, wkb, properties_json(props)
-    except (pa.ArrowException, OSError, RuntimeError, TypeError) as e:
+    except (pa.ArrowException, OSError, RuntimeError, TypeError, ValueError) as e:
         raise SourceError(f"{where}: reading failed after {n} features ({e})") from e
 
 
@@ -220,12 +222,40 @@ def open_geoparquet(path: Path, layer: str | None, crs: str | None, id_field: st
         raise SourceError(f"{path}: not a readable Parquet file ({e})") from e
     primary, column, columns = _geo_metadata(pf, path)
     where = f"{path} (column {primary})"
-    if str(column.get("encoding", "WKB")).upper() != "WKB":
-        raise SourceError(f"{where}: geometry encoding {column.get('encoding')!r} is not supported, only WKB "
-                          "(rewrite with: ogr2ogr -lco GEOMETRY_ENCODING=WKB out.parquet in.parquet)")
+    encoding = str(column.get("encoding", "WKB")).lower()
+    if encoding != "wkb" and encoding not in NATIVE_DEPTH:
+        raise SourceError(f"{where}: geometry encoding {column.get('encoding')!r} is not one of GeoParquet's "
+                          f"(WKB, {', '.join(NATIVE_DEPTH)})")
     covering = [v[0] for v in (column.get("covering") or {}).get("bbox", {}).values() if isinstance(v, list)]
     drop = {c for c in columns if c != primary} | set(covering)
     fields = [n for n in pf.schema_arrow.names if n not in drop and n != primary]
     id_column = _id_column(fields, id_field, None, where)
     return Source(path, "GeoParquet", _geoparquet_crs(column, crs, where), pf.metadata.num_rows,
-                  arrow_rows(pf.iter_batches(batch_size=BATCH), primary, id_column, drop, where))
+                  arrow_rows(pf.iter_batches(batch_size=BATCH), primary, id_column, drop, where,
+                             None if encoding == "wkb" else lambda a: native_wkb(a, encoding)))
+
+
+# GeoParquet 1.1 native (GeoArrow) encodings: how many list levels lie above the coordinates
+NATIVE_DEPTH = {"point": 0, "linestring": 1, "polygon": 2, "multipoint": 1, "multilinestring": 2,
+                "multipolygon": 3}
+
+
+def native_wkb(array: Any, encoding: str) -> list[bytes | None]:
+    """WKB of a GeoArrow-encoded column (coordinates as a struct of x, y[, z, m] or an interleaved fixed-size
+    list): shapely builds the geometries from the coordinates and the list offsets, 2D (the database keeps 2D)."""
+    import numpy as np
+    import shapely
+
+    valid = array.is_valid().to_numpy(zero_copy_only=False)
+    offsets, values = [], array
+    for _ in range(NATIVE_DEPTH[encoding]):
+        offsets.append(values.offsets.to_numpy())
+        values = values.values
+    if hasattr(values, "field"):        # separated: struct<x, y, ...>
+        coords = np.column_stack([values.field("x").to_numpy(zero_copy_only=False),
+                                  values.field("y").to_numpy(zero_copy_only=False)])
+    else:                               # interleaved: fixed_size_list<double>[2..4]
+        coords = values.values.to_numpy(zero_copy_only=False).reshape(-1, values.type.list_size)[:, :2]
+    kind = getattr(shapely.GeometryType, encoding.upper())
+    wkbs = shapely.to_wkb(shapely.from_ragged_array(kind, coords, tuple(reversed(offsets)) or None))
+    return [bytes(w) if ok else None for w, ok in zip(wkbs, valid)]

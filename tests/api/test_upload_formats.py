@@ -76,13 +76,43 @@ def write_ogr(table: pa.Table, path: Path, driver: str, crs: str | None, layer: 
     return path
 
 
-def write_geoparquet(table: pa.Table, path: Path, crs: Any = "absent") -> Path:
-    column: dict[str, Any] = {"encoding": "WKB", "geometry_types": []}
+def write_geoparquet(table: pa.Table, path: Path, crs: Any = "absent", encoding: str = "WKB",
+                     covering: str | None = None) -> Path:
+    column: dict[str, Any] = {"encoding": encoding, "geometry_types": []}
+    if covering:
+        column["covering"] = {"bbox": {k: [covering, k] for k in ["xmin", "ymin", "xmax", "ymax"]}}
     if crs != "absent":
         column["crs"] = crs
     geo = {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}}
     pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), path)
     return path
+
+
+def fiboa_fields(n: int = 4) -> pa.Table:
+    """Field boundaries shaped like fiboa's GeoParquet: id, WKB geometry, a bbox covering column,
+    determination_datetime (UTC), float32 area, extension properties with a colon in their names."""
+    boxes = [shapely.box(LON + i * 0.01, LAT, LON + i * 0.01 + 0.005, LAT + 0.004) for i in range(n)]
+    bounds = shapely.bounds(np.array(boxes))
+    return pa.table({
+        "id": [f"field-{i}" for i in range(n)],
+        "geometry": pa.array(shapely.to_wkb(np.array(boxes)), pa.binary()),
+        "bbox": pa.StructArray.from_arrays([pa.array(bounds[:, k]) for k in range(4)],
+                                           names=["xmin", "ymin", "xmax", "ymax"]),
+        "determination_datetime": pa.array([dt.datetime(2024, 5, 1 + i, 10, tzinfo=dt.timezone.utc)
+                                            for i in range(n)], pa.timestamp("ms", tz="UTC")),
+        "area": pa.array([0.25 + i for i in range(n)], pa.float32()),
+        "crop:name": ["rice", "wheat", "rice", "maize"][:n],
+    })
+
+
+def native_polygons(table: pa.Table) -> pa.Table:
+    """The table with its WKB geometry column in GeoParquet 1.1's native polygon encoding (GeoArrow)."""
+    _, coords, (ring_offsets, polygon_offsets) = shapely.to_ragged_array(
+        shapely.from_wkb(table.column("geometry").to_numpy()))
+    points = pa.StructArray.from_arrays([pa.array(coords[:, 0]), pa.array(coords[:, 1])], names=["x", "y"])
+    rings = pa.ListArray.from_arrays(pa.array(ring_offsets, pa.int32()), points)
+    polygons = pa.ListArray.from_arrays(pa.array(polygon_offsets, pa.int32()), rings)
+    return table.set_column(table.column_names.index("geometry"), "geometry", polygons)
 
 
 def zip_shapefile(shp: Path, archive: Path, mode: str = "w") -> Path:
@@ -114,12 +144,16 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
     zip_shapefile(d / "countries" / "countries.shp", zip_shapefile(d / "utm" / "fields_utm.shp", d / "two.zip"), "a")
     write_geoparquet(squares("EPSG:7755")[0], d / "fields_7755.parquet", CRS("EPSG:7755").to_json_dict())
     write_geoparquet(squares("EPSG:4326")[0], d / "unknown_crs.parquet", None)
+    write_geoparquet(fiboa_fields(), d / "fiboa.parquet", covering="bbox")
+    write_geoparquet(native_polygons(squares("EPSG:7755")[0]), d / "native_7755.parquet",
+                     CRS("EPSG:7755").to_json_dict(), encoding="polygon")
     write_ogr(utm, d / "custom" / "custom_tm.shp", "ESRI Shapefile", CRS(CUSTOM_TM).to_wkt())
     seq = squares("EPSG:4326")[0].drop_columns("sown")
     write_ogr(seq, d / "fields.geojsonl", "GeoJSONSeq", "EPSG:4326")
     write_ogr(seq, d / "layers.sqlite", "SQLite", "EPSG:4326", layer="north")
     write_ogr(seq.slice(0, 2), d / "layers.sqlite", "SQLite", "EPSG:4326", layer="south", append=True)
     (d / "plain.csv").write_text("name,value\na,1\nb,2\n")
+    pq.write_table(pa.table({"name": ["a"]}), d / "plain.parquet")
     (d / "noise.xyz").write_bytes(bytes(range(256)) * 4)
     return Files(d, d / "countries.fgb", d / "places.parquet")
 
@@ -139,6 +173,8 @@ UPLOADS: dict[str, tuple[str, ...]] = {    # collection -> file (under the files
     "parquet-7755": ("fields_7755.parquet",),
     "custom-crs": ("custom/custom_tm.shp", "--crs", "EPSG:32643", "--id-field", "plot"),
     "seq": ("fields.geojsonl",),
+    "fiboa": ("fiboa.parquet", "--datetime-property", "determination_datetime"),
+    "native-7755": ("native_7755.parquet",),
     "sqlite-south": ("layers.sqlite", "--layer", "south"),
 }
 
@@ -212,7 +248,8 @@ def corners_of(feature: dict[str, Any]) -> list[list[float]]:
 
 
 @pytest.mark.parametrize("cid,crs", [("utm-shp", "EPSG:32643"), ("two-zip", "EPSG:32643"),
-                                     ("parquet-7755", "EPSG:7755"), ("custom-crs", "EPSG:32643")])
+                                     ("parquet-7755", "EPSG:7755"), ("custom-crs", "EPSG:32643"),
+                                     ("native-7755", "EPSG:7755")])
 def test_projected_files_land_where_pyproj_puts_them(api: httpx.Client, uploaded: dict[str, Any], cid: str,
                                                      crs: str) -> None:
     assert uploaded[cid]["source_crs"] == crs
@@ -247,6 +284,18 @@ def test_exact_types_in_geoparquet_and_geojsonseq(api: httpx.Client, uploaded: d
     assert seq["sq1"]["big"] == BIG + 1 and seq["sq1"]["ok"] is False and seq["sq1"]["ph"] == 6.6
 
 
+def test_fiboa_shaped_geoparquet(api: httpx.Client, uploaded: dict[str, Any]) -> None:
+    got = {f["id"]: f for f in features(api, "fiboa")}
+    assert sorted(got) == [f"field-{i}" for i in range(4)]
+    field = got["field-2"]
+    assert {k: field["properties"][k] for k in ["determination_datetime", "area", "crop:name"]} == {
+        "determination_datetime": "2024-05-03T10:00:00Z", "area": 2.25, "crop:name": "rice"}
+    assert "bbox" not in field["properties"]                              # the covering column
+    assert field["properties"]["datetime"] == "2024-05-03T10:00:00Z"      # --datetime-property
+    assert [f["id"] for f in features(api, "fiboa", datetime="2024-05-02T00:00:00Z/2024-05-03T23:00:00Z",
+                                      sortby="id")] == ["field-1", "field-2"]
+
+
 def test_a_layer_of_a_multi_layer_file(api: httpx.Client, uploaded: dict[str, Any]) -> None:
     assert uploaded["sqlite-south"]["layer"] == "south" and uploaded["sqlite-south"]["format"] == "SQLite"
     assert sorted(f["id"] for f in features(api, "sqlite-south")) == ["1", "2"]       # its FID column
@@ -260,6 +309,7 @@ def test_a_layer_of_a_multi_layer_file(api: httpx.Client, uploaded: dict[str, An
     ("plain.csv", (), "has no layer with geometries"),
     ("two.zip", (), "holds 2 Shapefiles: choose one with --layer (countries, fields_utm)"),
     ("two.zip", ("--layer", "rivers"), "holds no Shapefile 'rivers'"),
+    ("plain.parquet", (), "a Parquet file without GeoParquet 'geo' metadata"),
     ("unknown_crs.parquet", (), "the file says its CRS is unknown (crs: null): give the CRS with --crs"),
     ("custom/custom_tm.shp", (), "has no EPSG code: give the CRS with --crs"),
     ("two.zip", ("--layer", "fields_utm", "--id-field", "nope"), "has no field 'nope' for --id-field"),
