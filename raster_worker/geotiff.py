@@ -130,7 +130,7 @@ class GeoTiffSource(Source):
             if band.nodata is not None and not np.isnan(band.nodata):
                 data[data == np.float32(band.nodata)] = np.nan
         except (RasterioError, OSError) as e:
-            raise SourceError(f"reading band {band.index} of {band.path} failed: {e}") from None
+            raise SourceError(f"reading band {band.index} of {band.path} failed: {e.__cause__ or e}") from None
         if band.scale != 1.0 or band.offset != 0.0:
             data = data * np.float32(band.scale) + np.float32(band.offset)
         return data
@@ -176,11 +176,12 @@ def load_rasters(paths: list[str], crs_override: str | None = None,
     files = [describe(p, override) for p in paths]
     times = names.file_times(paths, [f.tags for f in files], datetimes)
     order = sorted(set(times))
+    several = len(order) < len(files)   # some time step has several files: one file per band
     steps: list[dict[str, tuple[Band, dict[str, Any]]]] = [
-        step_layers([f for f, t in zip(files, times) if t == when], when) for when in order]
+        step_layers([f for f, t in zip(files, times) if t == when], when, several) for when in order]
+    _same_layers(steps, order)
     variables = {n: Layer([s[n][0] for s in steps], dict(steps[0][n][1]),
                           {"block_rows": max(f.block_rows for f in files)}) for n in steps[0]}
-    _same_layers(steps, order)
     grids = sorted({b.grid for v in variables.values() for b in v.steps}, key=_pixel_size)
     g = grids[0]
     src = GeoTiffSource(", ".join(paths), variables, np.array(order, dtype="datetime64[ns]"), g.x, g.y,  # type: ignore[arg-type]
@@ -248,15 +249,17 @@ def _grid(path: str, ds: Any, override: CRS | None) -> Grid:
     return Grid(crs.to_wkt(), float(t.a), float(t.c), float(t.e), float(t.f), int(ds.width), int(ds.height))
 
 
-def step_layers(files: list[File], when: np.datetime64) -> dict[str, tuple[Band, dict[str, Any]]]:
-    """The layers the files of one time step give, by name; two files giving one name is an error."""
+def step_layers(files: list[File], when: np.datetime64, several: bool) -> dict[str, tuple[Band, dict[str, Any]]]:
+    """The layers the files of one time step give, by name; two files giving one name is an error.
+    `several`: some time step has several files (then file names name the unnamed bands)."""
     out: dict[str, tuple[Band, dict[str, Any]]] = {}
     origin: dict[str, str] = {}
-    several = len(files) > 1
     for f in files:
+        single = len(f.bands) == 1
         for label, band, attrs in f.bands:
-            name = label or (names.file_layer_name(f.path) if several and len(f.bands) == 1
-                             else f"{names.stem(f.path)}_band{band.index}" if several else f"band{band.index}")
+            name = label or (names.band_token(f.path) if single else None) or (
+                (names.file_layer_name(f.path) if single else f"{names.stem(f.path)}_band{band.index}")
+                if several else f"band{band.index}")
             if name in out:
                 raise SourceError(f"{origin[name]} and {f.path} both give layer {name!r} at "
                                   f"{str(when)[:19]}Z; give each file of one time step its own band names "

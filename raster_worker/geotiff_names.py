@@ -1,8 +1,9 @@
 """The naming and time rules of GeoTIFF / COG sources (any raster GDAL reads through rasterio).
 
 Layer names: a band's description (``B04``, ``red``), else its colour interpretation (red, green, blue; an alpha
-band is the mask, not a layer), else, when several files share a time step (one file per band), the file's
-Sentinel-2 band token (``S2B_..._B04.tif`` -> ``B04``) or its stem without the date, else ``band1..n``.
+band is the mask, not a layer), else for a single-band file the Sentinel-2 band token of its name
+(``S2B_..._B04.tif`` -> ``B04``), else, when some time step has several files (one file per band), the file's stem
+without the date (``<stem>_band<i>`` for a multi-band file), else ``band1..n``.
 
 Time of a file: the caller's ``--datetime`` (one for every file, or one per file, RFC 3339), else the TIFF's
 ``TIFFTAG_DATETIME``, else an ISO date in the file name (``2024-05-01``, ``20240501``, optionally ``T103000``).

@@ -7,10 +7,11 @@ Zarr: dims (time, y, x), (time, band, y, x) or lat/lon grids; the CRS from CF gr
 attributes (or --crs).
 GeoTIFF / COG / JP2 (any raster GDAL reads; one file, or several: one per band and/or one per date): bands become
 layers named by band description, else colour interpretation (red, green, blue: an RGB photo, with an RGB
-composite stretched 0..255 for uint8), else the file name when several files share a time step (B04.tif,
-S2B_..._B08.tif -> B04, B08), else band1..n. Alpha band, internal mask and nodata become transparent; scale and
-offset tags are applied. Time of a file: --datetime (one for every file, or one per file, RFC 3339), else its
-TIFFTAG_DATETIME, else a date in its name (2024-05-01, 20240501). Files on different grids are reprojected onto
+composite stretched 0..255 for uint8), else the Sentinel-2 band in a single-band file's name (B04.tif,
+S2B_..._B08.tif -> B04, B08), else the file name without its date when some time step has several files, else
+band1..n. Alpha band, internal mask and nodata become transparent; scale and offset tags are applied. Time of a
+file: --datetime (one for every file, or one per file, RFC 3339), else its TIFFTAG_DATETIME, else a date in its
+name (2024-05-01, 20240501). Files on different grids are reprojected onto
 one EPSG:3857 grid at the finest resolution over the union of their extents.
 Either way: reprojects to EPSG:3857 (exact nearest neighbour) under $STAPI_DATA_DIR/cubes/ID/; derives NDVI, NDMI,
 NDRE, GNDVI, EVI and the RGB, CIR, AGRICULTURE, SWIR composites when Sentinel-2 bands are present; registers the

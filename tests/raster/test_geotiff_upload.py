@@ -327,3 +327,71 @@ def test_jp2_digital_numbers(files: dict[str, Any], services: Any, http: httpx.C
     assert cube.read("NDVI", 0, slice(r, r + 1), slice(c, c + 1))[0, 0] == pytest.approx((b8 - b4) / (b8 + b4),
                                                                                           abs=1e-6)
     drop(db, DN)
+
+
+def corrupt_tile(source: Path, target: Path) -> Path:
+    """A copy whose last tile of band 1 is garbage: the file opens, the upload fails while writing."""
+    data = bytearray(source.read_bytes())
+    with rasterio.open(source) as ds:
+        height, width = ds.block_shapes[0]
+        key = f"{-(-ds.width // width) - 1}_{-(-ds.height // height) - 1}"   # column_row of the last block
+        offset = int(ds.get_tag_item(f"BLOCK_OFFSET_{key}", "TIFF", bidx=1))
+        size = int(ds.get_tag_item(f"BLOCK_SIZE_{key}", "TIFF", bidx=1))
+    data[offset:offset + size] = b"\xff" * size
+    target.write_bytes(bytes(data))
+    return target
+
+
+def test_upload_errors_in_process(files: dict[str, Any], services: Any, database_url: str, db: psycopg.Connection,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Refusals before writing (names, layer sets, --force) and a read failure while writing: clear messages,
+    exit codes, nothing left behind."""
+    s2 = [str(p) for p in files["s2_paths"]]
+    bad = corrupt_tile(files["drone"], files["folder"] / "ortho_corrupt_2024-05-02.tif")
+    cases = [
+        ([s2[0], s2[0]], 2, "both give layer 'B04'"),                    # one file twice at one time step
+        ([s2[0], s2[1], s2[2]], 2, "every time step needs the same layers"),
+        ([s2[0], "--datetime", "2024-05-01,2024-06-01"], 2, "gives 2 values for 1 files"),
+        ([str(bad)], 2, "reading band 1 of"),
+        ([str(files["drone"])], 0, ""),
+        ([str(files["drone"])], 1, "--force"),                          # the second upload needs --force
+    ]
+    for args, code, message in cases:
+        got = upload_local_zarr.main([*args, "--collection-id", BAD, "--dsn", database_url,
+                                      "--data-dir", str(services.data_dir), "--quiet"])
+        err = capsys.readouterr().err
+        assert got == code and message in err, (args, err)
+        if code == 2:
+            assert left_behind(services, db, BAD) == []
+    drop(db, BAD)
+
+
+def test_two_flights_two_crss_union_grid(files: dict[str, Any], services: Any, database_url: str,
+                                         db: psycopg.Connection) -> None:
+    """A second flight in EPSG:3857 reaching 20 m further east: the served grid is the union of both extents at
+    the finer pixel; each time step shows its own flight, NaN where it has no data."""
+    to_merc = Transformer.from_crs(UTM33, "EPSG:3857", always_xy=True)
+    mx, my = to_merc.transform(DRONE_ORIGIN[0] + 20, DRONE_ORIGIN[1])
+    data = np.stack([np.full((300, 300), v) for v in (10, 50, 200, 255)]).astype(np.uint8)
+    second = write(files["folder"] / "ortho_2024-05-02.tif", data, from_origin(mx, my, 0.2, 0.2), crs="EPSG:3857",
+                   photometric="RGB", alpha="YES")
+    assert upload_local_zarr.main([str(files["drone"]), str(second), "--collection-id", BAD, "--dsn", database_url,
+                                   "--data-dir", str(services.data_dir), "--quiet"]) == 0
+    source = db.execute("SELECT api.raster_source(%s)", (BAD,)).fetchone()[0]
+    cube = layers.from_source(BAD, source)
+    east = (mx + 55.0, my - 10.0)                                # only the second flight covers it
+    west = to_merc.transform(DRONE_ORIGIN[0] + 15.05, DRONE_ORIGIN[1] - 20.05)   # only the first, column 150
+    values = {}
+    for name, (x, y) in (("east", east), ("west", west)):
+        r, c = cube.grid.index(x, y)
+        values[name] = [float(cube.read(b, t, slice(r, r + 1), slice(c, c + 1))[0, 0])
+                        for t in range(2) for b in ("red", "blue")]
+    assert values["east"][:2] == [pytest.approx(np.nan, nan_ok=True)] * 2 and values["east"][2:] == [10.0, 200.0]
+    assert values["west"][:2] == [150.0, 200.0] and np.isnan(values["west"][2:]).all()
+    assert source["bbox"][2] > files_bbox_east(mx + 60.0, my)
+    drop(db, BAD)
+
+
+def files_bbox_east(x: float, y: float) -> float:
+    """The longitude of an EPSG:3857 point a little inside the second flight's east edge."""
+    return Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True).transform(x - 1.0, y)[0]
