@@ -3,7 +3,9 @@
 Writes bench_features_cql2's 100,000 five-vertex field polygons (properties crop, farmer, ph, area, datetime;
 seeded, so every run is the same) under .local/bench/formats/ as GeoJSON, GeoJSONSeq, GeoPackage, Shapefile,
 a zipped Shapefile, FlatGeobuf and GeoParquet (pyogrio and pyarrow write them), then uploads each with --force
-into one collection and prints the CLI's features/s, the client's CPU seconds and the load average.
+into one collection and prints the CLI's features/s, the CPU seconds of the client and of the upload's database
+backend (when the database runs on this machine), and the load average: on a busy machine the wall time is
+stretched by the load, the CPU seconds much less.
 
 Prints a table; nothing is asserted. Usage: DATABASE_URL=postgresql://... python bench/bench_upload_formats.py
 (`make bench` sets DATABASE_URL; BENCH_FEATURES changes the count).
@@ -28,7 +30,8 @@ import shapely
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_features_cql2 import N, fields, write_geojson, write_gpkg  # noqa: E402  (the same polygons)
+from bench_features_cql2 import (N, fields, server_cpu_seconds, server_cpu_seconds_after,  # noqa: E402
+                                 write_geojson, write_gpkg)      # the same polygons; the database's CPU time
 
 from scripts.migrate import migrate  # noqa: E402
 
@@ -83,14 +86,17 @@ def main() -> int:
     print(f"writing {N:,} polygons in each format under {OUT} ...", flush=True)
     files = write_files(fields())
     print(f"\nscripts/upload_features.py --force, {N:,} five-vertex polygons, 5 properties, one transaction each")
-    print(f"{'format':<15} {'MB':>6} {'seconds':>8} {'features/s':>11} {'client CPU s':>12} {'load avg':>9}")
+    print(f"{'format':<15} {'MB':>6} {'seconds':>8} {'features/s':>11} {'client CPU s':>12} {'db CPU s':>9} "
+          f"{'load avg':>9}")
     for label, path in files:
         size = sum(p.stat().st_size for p in path.parent.glob(path.stem + ".*")) if path.suffix == ".shp" \
             else path.stat().st_size
-        load, cpu0 = os.getloadavg()[0], children_cpu()
+        load, cpu0, db0 = os.getloadavg()[0], children_cpu(), server_cpu_seconds()
         s = upload(path)
+        client, db1 = children_cpu() - cpu0, server_cpu_seconds_after(db0)
+        db = db1 - db0 if db0 is not None and db1 is not None else float("nan")
         print(f"{label:<15} {size / 1e6:>6.1f} {s['seconds']:>8.2f} {s['features_per_second']:>11,} "
-              f"{children_cpu() - cpu0:>12.2f} {load:>9.1f}", flush=True)
+              f"{client:>12.2f} {db:>9.2f} {load:>9.1f}", flush=True)
     return 0
 
 
