@@ -64,6 +64,8 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     # cql2-text: api_gateway/params.py)
     "filter-lang": {"schema": {"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"]}},
     "force": {"schema": {"type": "boolean"}},
+    "width": {"schema": {"type": "integer", "minimum": 1, "maximum": 2048}},
+    "height": {"schema": {"type": "integer", "minimum": 1, "maximum": 2048}},
     **{name: _LIST for name in ("collections", "ids", "fields", "sortby", "properties", "layers")},
 }
 PATH_PARAMETERS = {"z", "x", "y", "tileMatrixSetId"}

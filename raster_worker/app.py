@@ -1,6 +1,7 @@
 """The raster worker's own ASGI app (a separate uvicorn process the gateway routes raster requests to).
 
-Route modules: `tiles` (PNG tiles, TileJSON helpers) and `analytics` (time series, statistics).
+Route modules: `tiles` (PNG tiles, TileJSON helpers), `maps` (PNG maps of a whole cube: thumbnails) and
+`analytics` (time series, statistics).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import analytics, store, tiles, uploads
+from . import analytics, maps, store, tiles, uploads
 
 
 async def healthz(request: Request) -> Response:
@@ -29,4 +30,4 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store.close()
 
 
-app = Starlette(routes=[Route("/healthz", healthz), *tiles.routes, *analytics.routes], lifespan=lifespan)
+app = Starlette(routes=[Route("/healthz", healthz), *tiles.routes, *maps.routes, *analytics.routes], lifespan=lifespan)

@@ -87,18 +87,33 @@ def default_layer(cube: layers.Cube) -> str:
 
 def render_tile(cube: layers.Cube, q: TileQuery, z: int, x: int, y: int) -> tuple[bytes, layers.TimeChoice]:
     """PNG bytes of one tile, and the time step used."""
-    when = cube.time_index(q.datetime)
     found = tile_pixels(cube.grid, z, x, y)
+    if found is None:
+        when = cube.time_index(q.datetime)
+        _names(cube, q)
+        return EMPTY, when
+    return render_pixels(cube, q, *found)
+
+
+def _names(cube: layers.Cube, q: TileQuery) -> tuple[str, ...]:
+    """The layers drawn (none for an expression, which is checked); unknown names raise."""
     if q.expression:
         expressions.parse(q.expression)
-        names: tuple[str, ...] = ()
-    else:
-        names = q.layers or (default_layer(cube),)
-        for n in names:
-            cube.layer(n)
-    if found is None:
-        return EMPTY, when
-    rows, cols = found
+        return ()
+    names = q.layers or (default_layer(cube),)
+    for n in names:
+        cube.layer(n)
+    return names
+
+
+def render_pixels(cube: layers.Cube, q: TileQuery, rows: np.ndarray, cols: np.ndarray
+                  ) -> tuple[bytes, layers.TimeChoice]:
+    """PNG bytes of the image whose pixels sample store rows x cols (-1: outside), and the time step used: tiles,
+    and maps of a whole cube (`maps.py`)."""
+    when = cube.time_index(q.datetime)
+    names = _names(cube, q)
+    if (rows < 0).all() or (cols < 0).all():
+        return render.png(np.zeros((len(rows), len(cols), 4), np.uint8)), when
     if q.expression:
         values = sample(lambda r, c: cube.read_expression(q.expression or "", when.index, r, c), rows, cols)
         return render.png(render.colorize(values, q.rescale[0] if q.rescale else _auto(values),

@@ -4,6 +4,7 @@
                                                                     &expression=
     GET  /collections/{id}/tiles/{tilesetId}/tilejson.json          (raster params; vector ones go to tiles.py)
     GET  /collections/{id}/capabilities                             api.cube_capabilities
+    GET  /collections/{id}/map     ?width= &height= + the tile params  PNG of the whole cube (thumbnails)
     POST /collections/{id}/cube   (write token)                     register a Zarr store (server path or URL)
 
 Matched before the vector tile routes. Tiles are proxied over one persistent HTTP/1.1 connection pool to the
@@ -71,6 +72,8 @@ class WorkerConnections:
             except (ConnectionError, asyncio.IncompleteReadError, OSError):
                 conn[1].close()
                 if reused and attempt == 0:
+                    while self.idle:   # as old as the one the worker closed, or older: closed too (after a burst)
+                        self.idle.pop()[1].close()
                     continue
                 raise
             if headers.get("connection", "").lower() == "close" or len(self.idle) >= self.size:
@@ -243,6 +246,31 @@ async def tilejson(request: Request) -> Response:
     return document(request, body)
 
 
+MAP_SIZE = {"width", "height"}
+MAX_MAP = 2048
+
+
+async def map_png(request: Request) -> Response:
+    """GET /collections/{id}/map: a PNG of the cube's whole extent (the time slices' thumbnails), rendered by
+    the worker (raster_worker/maps.py) with the tile parameters plus width/height."""
+    query = request.query_params
+    params.reject_unknown(query, TILE_PARAMS | MAP_SIZE | {"f"}, "maps")
+    out = validated_query(QueryParams([(k, v) for k, v in query.multi_items() if k not in MAP_SIZE]))
+    for name in sorted(MAP_SIZE & {k for k, v in query.items() if v != ""}):
+        if not query[name].isdigit() or not 1 <= int(query[name]) <= MAX_MAP:
+            raise BadRequest(f"{name} must be an integer from 1 to {MAX_MAP} (pixels), got {query[name]!r}")
+        out[name] = query[name]
+    path = f"/maps/{quote(request.path_params['collection_id'], safe='')}.png?{urlencode(out)}"
+    try:
+        status, answer_headers, body = await worker().get(path)
+    except (ConnectionError, OSError, asyncio.IncompleteReadError) as e:
+        raise APIError(502, f"the raster worker did not answer ({type(e).__name__}); is it running?") from None
+    if status != 200:
+        _relay_error(status, body)
+    headers = {k: answer_headers[k] for k in PASS_HEADERS if k in answer_headers}
+    return document(request, body, media_type=PNG, headers=headers)
+
+
 async def capabilities(request: Request) -> Response:
     params.reject_unknown(request.query_params, {"f"}, "capabilities")
     body = await db.call(request, "SELECT api.cube_capabilities(%s, %s::jsonb)::text",
@@ -274,6 +302,7 @@ routes: list[BaseRoute] = [
     Route(TILES + "/WebMercatorQuad/{z:int}/{x:int}/{y:int}.png", png_tile, methods=["GET"]),
     Route(TILES + "/{tileset_id}/tilejson.json", tilejson, methods=["GET"]),
     Route("/collections/{collection_id}/capabilities", capabilities, methods=["GET"]),
+    Route("/collections/{collection_id}/map", map_png, methods=["GET"]),
     Route("/collections/{collection_id}/cube", register, methods=["POST"]),
 ]
 
@@ -282,6 +311,10 @@ OPENAPI: dict[str, Any] = {
     TILES.replace("collection_id", "collectionId") + "/WebMercatorQuad/{z}/{x}/{y}.png": {"get": openapi.op(
         "PNG tile of a DataCube layer, composite, three layers (RGB) or band-math expression", "DataCubes",
         params=["collectionId", "z", "x", "y", *_RASTER], media=PNG)},
+    "/collections/{collectionId}/map": {"get": openapi.op(
+        "PNG map of a DataCube's whole extent (EPSG:3857, longest side 512 px unless width/height say otherwise): "
+        "the time slices' thumbnails", "DataCubes", params=["collectionId", *_RASTER, "width", "height"],
+        media=PNG)},
     "/collections/{collectionId}/capabilities": {"get": openapi.op(
         "DataCube capabilities: layers, time steps, WGS84 bbox, native CRS and resolution", "DataCubes",
         params=["collectionId"])},

@@ -1,6 +1,6 @@
 """DataCube items for remote clients: the served Zarr store over HTTP (GET|HEAD /collections/{id}/zarr/{key}),
-opened by xarray through fsspec's HTTP filesystem, and the time slices' `data` asset pointing at it on the
-request's surface.
+opened by xarray through fsspec's HTTP filesystem; the time slices' and collections' `data` asset pointing at
+it on the request's surface; web map links (xyz, tilejson); PNG maps of a whole cube (GET /collections/{id}/map).
 
 Two cubes are uploaded over HTTP from one small synthetic Sentinel-2 store (scripts/telangana_s2.py): one
 written as Zarr v3 (the default, no consolidated metadata on disk: the gateway serves it) and one as Zarr v2
@@ -9,6 +9,7 @@ written as Zarr v3 (the default, no consolidated metadata on disk: the gateway s
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -22,6 +23,7 @@ import httpx
 import numpy as np
 import pytest
 import xarray as xr
+from PIL import Image
 
 from scripts.telangana_s2 import generate
 from tests.conftest import AUTH
@@ -223,3 +225,104 @@ def test_items_and_collection_validate_with_stac_validator(cubes: dict[str, Path
         schemas = {s for r in report for s in r["schema"]}
         assert {"https://stac-extensions.github.io/datacube/v2.2.0/schema.json",
                 "https://stac-extensions.github.io/xarray-assets/v1.0.0/schema.json"} <= schemas
+
+
+WEB_MAP = "https://stac-extensions.github.io/web-map-links/v1.2.0/schema.json"
+
+
+def png_image(content: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(content))
+    image.load()
+    return image
+
+
+@pytest.mark.parametrize("surface", ["", "/api/v2"])
+def test_web_map_links_of_a_slice(cubes: dict[str, Path], services, http: httpx.Client, surface: str) -> None:
+    """xyz (PNG tile template with layers= and the slice's datetime=) and tilejson links, on the request's surface;
+    the template renders when filled in."""
+    item = http.get(f"{surface}/search", params={"collections": V3, "limit": 1}).json()["features"][0]
+    assert WEB_MAP in item["stac_extensions"]
+    links = {link["rel"]: link for link in item["links"]}
+    base = f"{services.url}{surface}/collections/{V3}/tiles/WebMercatorQuad/"
+    when = item["properties"]["datetime"].replace(":", "%3A")
+    xyz = links["xyz"]
+    assert xyz["type"] == "image/png" and xyz["href"] == f"{base}{{z}}/{{x}}/{{y}}.png?layers=NDVI&datetime={when}"
+    tile = httpx.get(xyz["href"].format(z=7, x=91, y=57), timeout=30)
+    assert tile.status_code == 200 and tile.headers["content-type"] == "image/png"
+    assert tile.headers["x-cube-datetime"] == item["properties"]["datetime"]
+    assert png_image(tile.content).size == (256, 256)
+    tilejson = httpx.get(links["tilejson"]["href"], timeout=30)
+    assert tilejson.status_code == 200 and tilejson.json()["tiles"][0].startswith(f"{base}{{z}}/{{x}}/{{y}}.png?")
+    assert "layers=NDVI" in tilejson.json()["tiles"][0] and f"datetime={when}" in tilejson.json()["tiles"][0]
+
+
+def test_web_map_links_of_the_collection(cubes: dict[str, Path], services, http: httpx.Client) -> None:
+    collection = http.get(f"/api/v2/collections/{V3}").json()
+    assert WEB_MAP in collection["stac_extensions"]
+    links = {link["rel"]: link["href"] for link in collection["links"]}
+    base = f"{services.url}/api/v2/collections/{V3}"
+    assert links["xyz"] == f"{base}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png?layers=NDVI"
+    assert links["tilejson"] == f"{base}/tiles/WebMercatorQuad/tilejson.json?layers=NDVI"
+    assert httpx.get(links["xyz"].format(z=7, x=91, y=57), timeout=30).status_code == 200
+
+
+def test_map_of_a_slice(cubes: dict[str, Path], services, http: httpx.Client) -> None:
+    """GET /collections/{id}/map: a PNG of the slice's default layer over the cube's extent, longest side 512 px,
+    not fully transparent, cacheable; the slice it shows is the one asked for."""
+    item = http.get(f"/collections/{V3}/items", params={"limit": 1}).json()["features"][0]
+    href = f"{services.url}/collections/{V3}/map?layers=NDVI&datetime={item['properties']['datetime']}"
+    r = httpx.get(href, timeout=60)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.headers["etag"] and "max-age" in r.headers["cache-control"]
+    assert r.headers["x-cube-datetime"] == item["properties"]["datetime"]
+    image = png_image(r.content).convert("RGBA")
+    assert max(image.size) == 512 and min(image.size) > 100
+    alpha = np.asarray(image)[..., 3]
+    assert (alpha > 0).mean() > 0.5
+    assert httpx.get(href, headers={"If-None-Match": r.headers["etag"]}, timeout=60).status_code == 304
+
+
+def test_map_sizes_and_errors(cubes: dict[str, Path], http: httpx.Client) -> None:
+    one = http.get(f"/collections/{V3}/map", params={"layers": "RGB", "width": 200})
+    assert one.status_code == 200 and png_image(one.content).size[0] == 200
+    two = http.get(f"/collections/{V3}/map", params={"layers": "B04,B03,B02", "width": 64, "height": 32})
+    assert png_image(two.content).size == (64, 32)
+    assert http.get(f"/collections/{V3}/map", params={"width": 0}).status_code == 400
+    assert http.get(f"/collections/{V3}/map", params={"width": 99999}).status_code == 400
+    assert http.get(f"/collections/{V3}/map", params={"layers": "NDRE"}).status_code == 400
+    assert http.get(f"/collections/{V3}/map", params={"bbox": "1,2,3,4"}).status_code == 400
+    assert http.get("/collections/no-such-cube/map").status_code == 404
+
+
+def test_items_validate_with_the_web_map_links_schema(cubes: dict[str, Path], http: httpx.Client,
+                                                      tmp_path: Path) -> None:
+    item = http.get("/search", params={"collections": V2, "limit": 1}).json()["features"][0]
+    collection = http.get(f"/collections/{V2}").json()
+    for doc in (item, collection):
+        assert WEB_MAP in {s for r in stac_validator(doc, tmp_path) for s in r["schema"]}
+
+
+def test_migrations_bring_older_items_to_this_form(cubes: dict[str, Path], db, http: httpx.Client) -> None:
+    """Items as cubes registered before migrations 303 and 304 stored them (a filesystem path as the data asset,
+    no links, the datacube extension only) are served as new ones after those migrations run."""
+    ids = [f["id"] for f in http.get(f"/collections/{V2}/items", params={"limit": 3}).json()["features"]]
+    before = {i: http.get(f"/collections/{V2}/items/{i}").json() for i in ids}
+    with db.transaction():
+        db.execute("SET LOCAL search_path = pgstac, public")
+        db.execute("UPDATE pgstac.items SET content = content || jsonb_build_object("
+                   "'assets', jsonb_build_object('data', jsonb_build_object('href', %s::text, 'roles', '[\"data\"]'"
+                   "::jsonb, 'type', 'application/vnd+zarr')), 'links', '[]'::jsonb, 'stac_extensions', "
+                   "'[\"https://stac-extensions.github.io/datacube/v2.2.0/schema.json\"]'::jsonb) "
+                   "WHERE collection = %s", (str(cubes[V2]), V2))
+    old = http.get(f"/collections/{V2}/items/{ids[0]}").json()
+    assert old["assets"]["data"]["href"] == str(cubes[V2]) and not any(l["rel"] == "xyz" for l in old["links"])
+    root = Path(__file__).resolve().parents[2] / "db" / "migrations"
+    for name in ("303_cube_items_zarr_http.sql", "304_cube_items_web_map.sql"):
+        with db.transaction():
+            db.execute((root / name).read_text())
+    after = {i: http.get(f"/collections/{V2}/items/{i}").json() for i in ids}
+    for i in ids:
+        assert after[i]["assets"] == before[i]["assets"]
+        assert sorted(after[i]["stac_extensions"]) == sorted(before[i]["stac_extensions"])
+        assert [link for link in after[i]["links"] if link["rel"] in ("xyz", "tilejson")] == \
+               [link for link in before[i]["links"] if link["rel"] in ("xyz", "tilejson")]

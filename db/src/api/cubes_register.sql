@@ -65,8 +65,14 @@ $$;
 
 CREATE OR REPLACE FUNCTION libs.cube_item_extensions() RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT '["https://stac-extensions.github.io/datacube/v2.2.0/schema.json",
-             "https://stac-extensions.github.io/xarray-assets/v1.0.0/schema.json"]'::jsonb;
+    SELECT '["https://stac-extensions.github.io/datacube/v2.2.0/schema.json"]'::jsonb || libs.cube_web_extensions();
+$$;
+
+CREATE OR REPLACE FUNCTION libs.cube_layer_default_of(layers jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog AS $$
+    -- libs.cube_default_layer's rule over the registration's layers: first index, composite, band, mask.
+    SELECT l ->> 'name' FROM jsonb_array_elements(layers) WITH ORDINALITY AS x(l, o)
+    ORDER BY array_position(ARRAY['index', 'composite', 'band', 'mask'], l ->> 'kind'), o, l ->> 'name' LIMIT 1;
 $$;
 
 CREATE OR REPLACE FUNCTION libs.cube_items(collection_id text, params jsonb) RETURNS jsonb
@@ -85,11 +91,13 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
                                                 t.value, (t.ord - 1)::int),
         -- hrefs relative to the item's self link, made absolute on the request's surface when read
         -- (libs.cube_item_hrefs): '../zarr' is GET /collections/{id}/zarr/{key}, the served store
+        -- and tiles/... the web map links of the default layer at this instant
         'assets', jsonb_build_object('data', libs.cube_data_asset('../zarr',
             'Zarr store (dims time, y, x in EPSG:3857) over HTTP; this item is time index ' || (t.ord - 1))),
-        'links', '[]'::jsonb) ORDER BY t.ord), '[]')
+        'links', libs.cube_web_links('..', dl.layer, t.value #>> '{}')) ORDER BY t.ord), '[]')
     FROM jsonb_array_elements(params -> 'times') WITH ORDINALITY AS t(value, ord),
          LATERAL (SELECT params -> 'bbox' AS b) bb,
+         (SELECT libs.cube_layer_default_of(params -> 'layers') AS layer) dl,
          (SELECT libs.cube_collection_doc(collection_id, params, NULL) AS d) doc;
 $$;
 
