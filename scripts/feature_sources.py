@@ -23,7 +23,7 @@ from __future__ import annotations
 import sqlite3
 import struct
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,14 +188,19 @@ def _raw_collection(data: bytes) -> Any:
 
 def _raw_rows(features: list[Any]) -> Iterator[Row]:
     for n, f in enumerate(features, 1):
-        fid = None if f.id is None else str(f.id)
         if f.type != "Feature":
             raise SourceError(f"feature number {n} is not a GeoJSON Feature (type {f.type})")
-        try:
-            yield _raw_row(fid, bytes(f.geometry).strip(), bytes(f.properties).strip())
-        except (SourceError, UnicodeDecodeError) as e:
-            raise SourceError(f"feature {fid if fid is not None else '(no id)'} (number {n}): "
-                              f"{e if isinstance(e, SourceError) else 'not valid UTF-8'}") from e
+        yield _feature_row(f, lambda fid, n=n: f"feature {fid} (number {n})")
+
+
+def _feature_row(feature: Any, where: Callable[[str], str]) -> Row:
+    """The staging row of one raw GeoJSON Feature; an error names it by ``where(id or '(no id)')``."""
+    fid = None if feature.id is None else str(feature.id)
+    try:
+        return _raw_row(fid, bytes(feature.geometry).strip(), bytes(feature.properties).strip())
+    except (SourceError, UnicodeDecodeError) as e:
+        raise SourceError(f"{where(fid if fid is not None else '(no id)')}: "
+                          f"{e if isinstance(e, SourceError) else 'not valid UTF-8'}") from e
 
 
 def _raw_row(fid: str | None, geom: bytes, props: bytes) -> Row:
@@ -237,14 +242,9 @@ def _seq_rows(path: Path) -> Iterator[Row]:
                 feature = decoder.decode(text)
             except (msgspec.DecodeError, msgspec.ValidationError) as e:
                 raise SourceError(f"{path} line {number}: not a GeoJSON Feature ({e})") from e
-            fid = None if feature.id is None else str(feature.id)
             if feature.type != "Feature":
                 raise SourceError(f"{path} line {number}: not a GeoJSON Feature (type {feature.type})")
-            try:
-                yield _raw_row(fid, bytes(feature.geometry).strip(), bytes(feature.properties).strip())
-            except (SourceError, UnicodeDecodeError) as e:
-                raise SourceError(f"{path} line {number} (feature {fid if fid is not None else '(no id)'}): "
-                                  f"{e if isinstance(e, SourceError) else 'not valid UTF-8'}") from e
+            yield _feature_row(feature, lambda fid, number=number: f"{path} line {number} (feature {fid})")
 
 
 # --- GeoJSON geometry -> WKB (little endian, 2D: the database keeps 2D anyway) ------------------------------------

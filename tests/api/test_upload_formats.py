@@ -342,3 +342,16 @@ def test_help_lists_the_formats() -> None:
     text = " ".join(r.stdout.split())
     for fmt in ["GeoJSONSeq", "Shapefile", "FlatGeobuf", "GeoParquet", "KML", "GeoPackage", "--id-field"]:
         assert fmt in text
+
+
+def test_a_bad_geojsonseq_line_is_named_and_nothing_stored(services: Services, api: httpx.Client, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.geojsonl"
+    path.write_text('{"type": "Feature", "id": "a", "properties": {}, "geometry": {"type": "Point", '
+                    '"coordinates": [1, 2]}}\n\n{"type": "Feature", "id": "b", "properties": [1], '
+                    '"geometry": {"type": "Point", "coordinates": [1, 2]}}\n')
+    status = main([str(path), "--collection-id", PREFIX + "badseq", "--dsn", services.database_url, "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert f"{path} line 3 (feature b): properties must be an object or null; nothing was stored" in err
+    assert api.get(f"/collections/{PREFIX}badseq").status_code == 404
